@@ -1,0 +1,45 @@
+"""Record an act in the audit trail (inside the caller's transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from audit.models import AuditEvent
+from core import clock
+from core.actor import Actor
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    subject: str = "",
+    reason: str | None = None,
+    campaign_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        campaign_id=campaign_id,
+        at=clock.now(),
+        actor=str(actor),
+        action=action,
+        subject=subject,
+        reason=reason,
+        data=data or {},
+    )
+    session.add(event)
+    return event
+
+
+def list_events(
+    session: Session, *, campaign_id: int | None = None, action: str | None = None, limit: int = 200
+) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if campaign_id is not None:
+        query = query.where(AuditEvent.campaign_id == campaign_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(session.exec(query))

@@ -1,0 +1,93 @@
+"""Service settings, from the environment or a ``.env`` file. The one place settings live."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.campaign import DEFAULT_CAMPAIGN_FILE
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis"}
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    #: where the embedded default keeps its database, outbox and uploads
+    data_dir: Path = Field(default=Path("var"), validation_alias="JINGONG_DATA_DIR")
+    #: SQLite file under data_dir unless set (postgresql://user@host/db for the scale-out path)
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    campaign_file: Path = Field(default=DEFAULT_CAMPAIGN_FILE, validation_alias="JINGONG_CAMPAIGN")
+
+    # Mail. No SMTP_HOST: mails stay in the outbox and are written as .eml files.
+    smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=25, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, validation_alias="SMTP_PASSWORD")
+    smtp_security: SmtpSecurity = Field(default=SmtpSecurity.NONE, validation_alias="SMTP_SECURITY")
+    smtp_timeout: float = Field(default=30.0, validation_alias="SMTP_TIMEOUT")
+    mail_from: str = Field(
+        default="津工精匠评选组委会办公室 <noreply@jingong.local>", validation_alias="MAIL_FROM"
+    )
+    mail_outbox_dir: Path | None = Field(default=None, validation_alias="MAIL_OUTBOX_DIR")
+    #: outbox sender: first retry after this many seconds, doubling up to the maximum
+    mail_retry_base_seconds: float = Field(default=60.0, ge=0, validation_alias="MAIL_RETRY_BASE_SECONDS")
+    mail_retry_max_seconds: float = Field(default=3600.0, ge=0, validation_alias="MAIL_RETRY_MAX_SECONDS")
+    #: after this many temporary failures a mail is marked failed
+    mail_max_attempts: int = Field(default=10, ge=1, validation_alias="MAIL_MAX_ATTEMPTS")
+    #: a mail claimed ("sending") longer than this by a sender that died is taken over
+    mail_lease_seconds: float = Field(default=300.0, ge=0, validation_alias="MAIL_LEASE_SECONDS")
+    mail_batch_size: int = Field(default=100, ge=1, validation_alias="MAIL_BATCH_SIZE")
+    #: how often the background sender looks at the outbox when nothing wakes it
+    mail_poll_seconds: float = Field(default=10.0, gt=0, validation_alias="MAIL_POLL_SECONDS")
+
+    # HTTP
+    public_base_url: str = Field(default="http://127.0.0.1:8000", validation_alias="PUBLIC_BASE_URL")
+    secret_key: str | None = Field(default=None, validation_alias="SECRET_KEY")
+    admin_username: str = Field(default="admin", validation_alias="ADMIN_USERNAME")
+    admin_password: str | None = Field(default=None, validation_alias="ADMIN_PASSWORD")
+    session_max_age_seconds: int = Field(default=8 * 3600, validation_alias="SESSION_MAX_AGE")
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="UPLOAD_MAX_BYTES")
+    photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
+
+    # Scheduler
+    scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
+    scheduler_safety_interval_seconds: int = Field(default=30, validation_alias="SCHEDULER_SAFETY_INTERVAL")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _no_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("SECRET_KEY is a placeholder; set a long random value or leave it unset")
+        return value
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if self.mail_outbox_dir is None:
+            self.mail_outbox_dir = self.data_dir / "outbox"
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jingong.db').as_posix()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""Domain errors. Services raise these; routes and the CLI map them to answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class JingongError(Exception):
+    """Base of every error a user can act on. ``str()`` is one clear line."""
+
+    #: Chinese text for public pages and emails; English stays in ``str()``.
+    message_zh: str | None = None
+
+    def __init__(self, message: str, *, message_zh: str | None = None) -> None:
+        super().__init__(message)
+        if message_zh is not None:
+            self.message_zh = message_zh
+
+
+class NotFound(JingongError):
+    pass
+
+
+class ValidationFailed(JingongError):
+    """Input that cannot be accepted as it is (names the field)."""
+
+
+class InvalidTransition(JingongError):
+    """The event does not apply to the nomination's current state."""
+
+
+class GuardFailed(JingongError):
+    """The event applies to the state, but a rule of the campaign refuses it."""
+
+
+class DeadlinePassed(GuardFailed):
+    def __init__(self, message: str, *, deadline: datetime, message_zh: str | None = None) -> None:
+        super().__init__(message, message_zh=message_zh)
+        self.deadline = deadline
+
+
+class ConcurrentChange(JingongError):
+    """Somebody else changed the nomination first (optimistic version check lost)."""
+
+
+class ConfigError(JingongError):
+    """The campaign file or the settings are wrong."""

@@ -1,0 +1,236 @@
+"""Scheduled work: ``tick()`` applies every due step of the calendar, in calendar order, each in
+its own transaction, and marks it done. Running it late, twice, or from several processes at
+once is harmless: a step is done once, a close moves only what is still to move.
+
+What a close does, per stage (SPEC.md):
+- nomination: drafts are frozen (the clock guard already refuses them); nothing moves.
+- screening: the shortlist must hold min..max and nothing may be left unscreened, else the step
+  does not advance and the committee is alerted; then the rest of ``screened`` → not_shortlisted.
+- voting: the tally is frozen (``on_stage_close`` listeners), every shortlisted → voted.
+- review: exactly the configured counts per track, else alert; the rest of ``voted`` → not_selected.
+- notice: every vetted (no open objection) → publicized; those on hold wait for the ruling.
+- commendation: every publicized → commended.
+Decisions held until announced (screening, review) are released when their stage closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from audit import service as audit
+from config.campaign import StageName
+from core import clock
+from core.actor import Actor
+from core.errors import GuardFailed
+from nominations.models import Nomination
+from notifications import service as mail
+from stages import service as stages
+from stages.models import Campaign, ScheduledStep, Stage, StepKind
+from storage.db import is_sqlite, unit_of_work
+from workflow import service as workflow
+from workflow.machine import Event
+from workflow.states import State
+
+log = logging.getLogger(__name__)
+
+#: a step that runs more than this after its instant is recorded as late in the audit trail
+LATE_AFTER = timedelta(seconds=60)
+#: a step refused by a rule is tried again after this long (and at every start)
+RETRY_AFTER = timedelta(minutes=10)
+
+StageListener = Callable[[Session, Campaign, Stage], None]
+_close_listeners: dict[str, list[StageListener]] = {}
+_open_listeners: dict[str, list[StageListener]] = {}
+
+
+def on_stage_close(stage: StageName | str) -> Callable[[StageListener], StageListener]:
+    """Register work to run inside a stage's close step (e.g. freezing the vote tally)."""
+
+    def register(fn: StageListener) -> StageListener:
+        listeners = _close_listeners.setdefault(str(stage), [])
+        if fn not in listeners:
+            listeners.append(fn)
+        return fn
+
+    return register
+
+
+def on_stage_open(stage: StageName | str) -> Callable[[StageListener], StageListener]:
+    def register(fn: StageListener) -> StageListener:
+        listeners = _open_listeners.setdefault(str(stage), [])
+        if fn not in listeners:
+            listeners.append(fn)
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class StepResult:
+    campaign: str
+    key: str
+    stage: str
+    kind: StepKind
+    due_at: datetime
+    ran_at: datetime
+    done: bool
+    late_seconds: float
+    summary: str
+
+
+class StepBlocked(Exception):
+    """A rule refuses the step for now; it is retried later."""
+
+
+def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = None) -> list[StepResult]:
+    """Apply every due step of every campaign, in calendar order. Returns what ran."""
+    actor = actor or Actor.system("scheduler")
+    with unit_of_work(engine, readonly=True) as session:
+        campaign_ids = [c for c in session.exec(select(Campaign.id)) if c is not None]
+    results: list[StepResult] = []
+    for campaign_id in campaign_ids:
+        while True:
+            result = _run_next(engine, campaign_id, now or clock.now(), actor)
+            if result is None:
+                break
+            results.append(result)
+            if not result.done:
+                break  # a blocked step holds back the later ones: calendar order is kept
+    return results
+
+
+def _run_next(engine: Engine, campaign_id: int, now: datetime, actor: Actor) -> StepResult | None:
+    with unit_of_work(engine) as session:
+        campaign = _lock_campaign(session, engine, campaign_id)
+        if campaign is None:
+            return None  # another instance is ticking this campaign right now
+        step = session.exec(
+            select(ScheduledStep)
+            .where(ScheduledStep.campaign_id == campaign_id, col(ScheduledStep.done_at).is_(None),
+                   col(ScheduledStep.due_at) <= now)
+            .order_by(col(ScheduledStep.due_at), col(ScheduledStep.id))
+            .limit(1)
+        ).first()
+        if step is None or (step.retry_at is not None and step.retry_at > now):
+            return None
+        late = max(0.0, (now - step.due_at).total_seconds())
+        step.attempts += 1
+        try:
+            with session.begin_nested():
+                summary = _apply(session, campaign, step, now, actor)
+        except (StepBlocked, GuardFailed) as exc:
+            step.last_error = str(exc)
+            step.retry_at = now + RETRY_AFTER
+            session.add(step)
+            _alert(session, campaign, step, str(exc))
+            return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, False,
+                              late, f"blocked: {exc}")
+        step.done_at, step.late_seconds, step.last_error, step.retry_at = now, late, None, None
+        session.add(step)
+        if late >= LATE_AFTER.total_seconds():
+            audit.record(session, actor=actor, action="step_ran_late", subject=step.key, campaign_id=campaign_id,
+                         reason=f"ran {_duration(late)} after its instant (service was down or busy)",
+                         data={"due_at": step.due_at.isoformat(), "ran_at": now.isoformat(), "late_seconds": late})
+        return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, True, late,
+                          summary)
+
+
+def _lock_campaign(session: Session, engine: Engine, campaign_id: int) -> Campaign | None:
+    """One ticker per campaign at a time. PostgreSQL: row lock, SKIP LOCKED (others move on);
+    SQLite: BEGIN IMMEDIATE already serialises writers."""
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    if not is_sqlite(engine):
+        query = query.with_for_update(skip_locked=True)
+    return session.exec(query).first()
+
+
+def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datetime, actor: Actor) -> str:
+    stage = stages.get_stage(session, campaign.id or 0, step.stage)
+    kind = StepKind(step.kind)
+    if kind is StepKind.REMINDER:
+        return _remind(session, campaign, stage, step.param or 0)
+    if kind is StepKind.OPEN:
+        if stage.opened_at is None:
+            stage.opened_at = now
+            session.add(stage)
+        for listener in _open_listeners.get(stage.name, []):
+            listener(session, campaign, stage)
+        if stage.name in {StageName.VOTING, StageName.NOTICE}:
+            mail.queue_stage_notice(session, campaign.id or 0, stage.name, "opened")
+        audit.record(session, actor=actor, action="stage_opened", subject=stage.name, campaign_id=campaign.id)
+        return f"{stage.name} opened"
+    summary = _close(session, campaign, stage, actor)
+    if stage.closed_at is None:
+        stage.closed_at = now
+        session.add(stage)
+    if stage.name in {s.value for s in stages.spec_of(campaign).rules.hold_decisions_until_announced}:
+        mail.announce_stage(session, campaign.id or 0, stage.name, actor)
+    audit.record(session, actor=actor, action="stage_closed", subject=stage.name, campaign_id=campaign.id,
+                 data={"summary": summary})
+    return f"{stage.name} closed: {summary}"
+
+
+def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> str:
+    cid = campaign.id or 0
+    name = StageName(stage.name)
+    for listener in _close_listeners.get(stage.name, []):
+        listener(session, campaign, stage)
+    if name is StageName.NOMINATION:
+        drafts = workflow.count_in_state(session, cid, State.DRAFT)
+        return f"{drafts} draft(s) frozen, {workflow.count_in_state(session, cid, State.SUBMITTED)} submitted"
+    if name is StageName.SCREENING:
+        unscreened = workflow.count_in_state(session, cid, State.SUBMITTED)
+        if unscreened:
+            raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them")
+        count = workflow.check_shortlist(session, cid)
+        moved = workflow.move_all(session, cid, State.SCREENED, Event.PASS_OVER, actor=actor)
+        return f"shortlist of {count}; {moved} not shortlisted"
+    if name is StageName.VOTING:
+        moved = workflow.move_all(session, cid, State.SHORTLISTED, Event.RECORD_VOTES, actor=actor)
+        return f"tally frozen; {moved} candidate(s) voted"
+    if name is StageName.REVIEW:
+        counts = workflow.check_review(session, cid)
+        moved = workflow.move_all(session, cid, State.VOTED, Event.NOT_SELECT, actor=actor)
+        named = ", ".join(f"{n} {track.value}" for track, n in counts.items())
+        return f"formal candidates: {named}; {moved} not selected"
+    if name is StageName.NOTICE:
+        moved = workflow.move_all(session, cid, State.VETTED, Event.PUBLICIZE, actor=actor)
+        held = workflow.count_in_state(session, cid, State.ON_HOLD)
+        return f"{moved} publicized; {held} on hold awaiting a ruling"
+    if name is StageName.COMMENDATION:
+        moved = workflow.move_all(session, cid, State.PUBLICIZED, Event.COMMEND, actor=actor)
+        return f"{moved} commended"
+    return "nothing to move"
+
+
+def _remind(session: Session, campaign: Campaign, stage: Stage, days: int) -> str:
+    if not stages.is_open(stage):
+        return f"reminder {days}d skipped: nomination closed"
+    drafts = session.exec(
+        select(Nomination).where(Nomination.campaign_id == campaign.id, Nomination.state == State.DRAFT.value)
+        .order_by(col(Nomination.id))
+    ).all()
+    queued = sum(1 for n in drafts if mail.queue_reminder(session, n, days) is not None)
+    return f"reminder {days}d: {len(drafts)} draft(s), {queued} mail(s) queued"
+
+
+def _alert(session: Session, campaign: Campaign, step: ScheduledStep, problem: str) -> None:
+    audit.record(session, actor=Actor.system("scheduler"), action="alert", subject=step.key,
+                 campaign_id=campaign.id, reason=problem)
+    stage_title = stages.get_stage(session, campaign.id or 0, step.stage).title
+    mail.queue_committee_alert(
+        session, campaign.id or 0, f"【需处理】{stage_title}阶段未能按时结束",
+        f"调度器未能完成“{step.key}”：{problem}\n请处理后系统将自动重试。",
+        key=f"alert:{step.key}:{problem}",
+    )
+
+
+def _duration(seconds: float) -> str:
+    delta = timedelta(seconds=round(seconds))
+    return str(delta) if seconds >= 1 else f"{seconds:.3f}s"

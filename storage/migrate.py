@@ -1,0 +1,46 @@
+"""Create or migrate the database schema with Alembic (``jingong init``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
+
+from storage.append_only import install_append_only
+from storage.models import metadata
+
+#: tables whose rows are never updated or deleted (triggers installed after every upgrade)
+APPEND_ONLY_TABLES = ("transition_log", "auditevent")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    cfg = alembic_config(engine)
+    # DDL runs outside the SQLite "BEGIN IMMEDIATE" hook's business: Alembic begins itself.
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+        for name in APPEND_ONLY_TABLES:
+            if name in metadata.tables:
+                install_append_only(metadata.tables[name], connection)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def create_all(engine: Engine) -> None:
+    """Schema straight from the models (tests); ``upgrade`` is the production path."""
+    metadata.create_all(engine)

@@ -1,0 +1,114 @@
+"""Every template renders with real data; a missing variable fails here, not at send time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+from sqlmodel import select
+
+from config.campaign import StageName
+from config.settings import get_settings
+from nominations.models import NominationKind
+from notifications import service as mail
+from notifications.models import MailTemplate, OutboxMail
+from notifications.render import TEMPLATES_DIR, render, template_file
+from stages import service as stages
+from tests.factories import OFFICE, create_nomination
+from workflow import service as workflow
+from workflow.machine import Event
+from workflow.states import State
+
+
+def test_one_template_per_event_and_a_file_per_template():
+    assert {e.value for e in Event} <= {t.value for t in MailTemplate}
+    for template in MailTemplate:
+        assert (TEMPLATES_DIR / template_file(template)).is_file(), template
+
+
+@pytest.fixture
+def every_mail(engine, campaign, spec, clock):
+    """Drive real nominations through every event, then queue every kind of notice."""
+    from storage.db import unit_of_work
+
+    with unit_of_work(engine) as session:
+        for state in State:
+            create_nomination(session, campaign, spec, state)
+        unit = stages.list_units(session, campaign.id)[0]
+        unit.contact_email = "hr@unit.example.cn"
+        session.add(unit)
+        create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
+        shortlisted = create_nomination(session, campaign, spec, State.SHORTLISTED)
+        workflow.transition(session, shortlisted.id, Event.UNSHORTLIST, actor=OFFICE)
+        for event in (Event.UPHOLD_OBJECTION, Event.DISMISS_OBJECTION):
+            held = create_nomination(session, campaign, spec, State.ON_HOLD)
+            workflow.transition(session, held.id, event, actor=OFFICE, reason="经核查")
+        draft = create_nomination(session, campaign, spec, State.DRAFT, name=None)
+        mail.queue_reminder(session, draft, 3)
+        mail.queue_stage_notice(session, campaign.id, StageName.SCREENING, "opened")
+        mail.queue_stage_notice(session, campaign.id, StageName.SCREENING, "closed")
+        mail.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened")
+        mail.queue_committee_alert(session, campaign.id, "推荐申报阶段已截止", "共收到申报 12 份。\n请及时组织初选。")
+    with unit_of_work(engine, readonly=True) as session:
+        return list(session.exec(select(OutboxMail)))
+
+
+def test_every_template_renders_with_real_data(every_mail, spec):
+    rendered = {m.template for m in every_mail}
+    assert rendered == set(MailTemplate) - {MailTemplate.TEST}
+    base = get_settings().public_base_url
+    for m in every_mail:
+        assert m.subject.startswith("【津工精匠】") and "\n" not in m.subject, m.subject
+        for part in (m.subject, m.text_body, m.html_body):
+            assert "None" not in part and "{{" not in part, (m.template, part)
+        assert m.html_body.lstrip().startswith("<!DOCTYPE html>") and "</html>" in m.html_body
+        if m.template in (MailTemplate.COMMITTEE_ALERT, MailTemplate.OBJECTION_RECEIVED):
+            assert m.recipients == [spec.office.email]
+            assert "/status/" not in m.text_body
+        else:
+            assert f"{base}/status/" in m.text_body and f'href="{base}/status/' in m.html_body
+            assert spec.office.contacts[0].phone in m.text_body and spec.office.email in m.html_body
+            assert "王林" in m.text_body and spec.office.address in m.text_body
+
+
+def test_decision_mails_carry_the_nomination_data(every_mail):
+    vet = next(m for m in every_mail if m.template == MailTemplate.VET)
+    assert "“津工精匠”正式候选人" in vet.subject and vet.context["nomination"]["name"] in vet.subject
+    reject = next(m for m in every_mail if m.template == MailTemplate.REJECT)
+    assert "原因：test reason" in reject.text_body
+    alert = next(m for m in every_mail if m.template == MailTemplate.COMMITTEE_ALERT)
+    assert "共收到申报 12 份。<br>\n请及时组织初选。" in alert.html_body
+    voting = next(m for m in every_mail if m.template == MailTemplate.VOTING_OPEN)
+    assert "/vote" in voting.text_body
+    reminder = next(m for m in every_mail if m.template == MailTemplate.DEADLINE_REMINDER)
+    assert "还剩3天" in reminder.subject and "2021年5月31日 18:00" in reminder.text_body
+    assert "请填写“姓名”" in reminder.text_body
+
+
+def test_a_missing_variable_fails_the_render(every_mail):
+    context = dict(every_mail[0].context)
+    del context["status_url"]
+    with pytest.raises(UndefinedError, match="status_url"):
+        render(MailTemplate(every_mail[0].template), context)
+    with pytest.raises(UndefinedError):
+        render(MailTemplate.VET, {k: v for k, v in context.items() if k != "nomination"})
+
+
+def test_html_is_escaped_and_text_is_not(every_mail):
+    context = dict(every_mail[0].context)
+    context["nomination"] = {**context["nomination"], "name": "<script>alert(1)</script>"}
+    out = render(MailTemplate.SUBMIT, context)
+    assert "<script>" not in out.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
+    assert "<script>alert(1)</script>" in out.text
+
+
+def test_rendering_is_a_pure_function(every_mail):
+    m = every_mail[0]
+    first, second = render(MailTemplate(m.template), m.context), render(MailTemplate(m.template), m.context)
+    assert first == second
+    assert (first.subject, first.text, first.html) == (m.subject, m.text_body, m.html_body)
+
+
+def test_templates_are_package_data():
+    assert Path(TEMPLATES_DIR, "_html.j2").is_file()

@@ -1,0 +1,110 @@
+"""Browser tests: Playwright driving Debian's Chromium against a real ``jingong serve``.
+
+The applicant submits with a photo in May 2021; the office screens and shortlists; after a
+restart in July (voting open) the public deeds page shows the candidate, with a ``<script>``
+in the deeds shown as text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import png_bytes
+from tests.web.server import running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS = '<script>window.__xss = 1</script>扎根一线三十年'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png_bytes(40, 56))
+    with running_server(tmp_path, "2021-05-20T10:00:00+08:00") as server:
+        page = browser.new_page(base_url=server.url)
+        page.set_default_timeout(20_000)
+        # the applicant: self-nomination, saved, photo, submitted
+        page.goto("/apply/self")
+        for field, value in {"name": "周匠人", "ethnicity": "汉族", "birth_date": "1972-06-01", "education": "大专",
+                             "political_status": "中共党员", "employer": "江津齿轮厂", "position": "技术员",
+                             "years_of_service": "28", "phone": "13812345678", "applicant_email": "zhou@example.cn",
+                             "achievements": "齿轮加工工艺改进", "applicant_signature": "周匠人",
+                             "applicant_signed_date": "2021-05-20"}.items():
+            page.fill(f"[name={field}]", value)
+        page.select_option("[name=sex]", "男")
+        page.select_option("[name=technical_grade]", "高级技师")
+        page.fill("[name=deeds]", XSS)
+        page.check("input[name=priority_conditions][value=P2]")
+        page.click("button[value=save]")
+        page.wait_for_url("**/status/**")
+        assert "草稿已保存" in page.content()
+        status_url = page.url.split("?")[0]
+        page.select_option("select[name=kind]", "photo")
+        page.set_input_files("input[name=file]", str(photo))
+        page.click("form.upload button")
+        page.wait_for_url("**done=uploaded**")
+        assert "photo.png" in page.content() and "（当前照片）" in page.content()
+        page.click("button[value=submit]")
+        page.wait_for_url("**done=submitted**")
+        assert page.text_content(".state") == "已提交"
+
+        # the office: log in, pass screening, shortlist with the live counter
+        page.goto("/committee/screening")
+        page.wait_for_url("**/committee/login**")
+        page.fill("[name=username]", "admin")
+        page.fill("[name=password]", server.admin_password)
+        page.click("button.primary")
+        page.wait_for_url("**/committee/screening")
+        page.click("text=周匠人")
+        page.click("button[value=pass_screening]")
+        page.wait_for_selector(".state[data-state=screened]")
+        page.goto("/committee/shortlist")
+        assert page.text_content("#shortlist-count") == "0"
+        page.check(".shortlist-box")
+        assert page.text_content("#shortlist-count") == "1"
+        assert "还差19名" in page.text_content("#shortlist-hint")
+        page.click("#shortlist-form button.primary")
+        page.wait_for_url("**/committee/shortlist?msg=**")
+        assert "新增1名" in page.content()
+        page.goto(status_url)
+        assert page.text_content(".state") == "初步候选人"
+        page.close()
+
+    # July: voting is open, the deeds are public
+    with running_server(tmp_path, "2021-07-02T09:00:00+08:00", first_start=False) as server:
+        page = browser.new_page(base_url=server.url)
+        page.set_default_timeout(20_000)
+        page.goto("/candidates")
+        person = page.locator("article.person", has_text="周匠人")
+        assert person.count() == 1
+        assert person.locator(".deeds").text_content() == XSS  # shown as text
+        assert page.evaluate("window.__xss") is None  # and never run
+        assert "13812345678" not in page.content() and "1972" not in page.content()
+        width = person.locator("img").evaluate("img => img.complete ? img.naturalWidth : 0")
+        assert width == 40
+        page.close()

@@ -1,0 +1,70 @@
+"""``jingong serve`` for real: uvicorn on a free port, first start, health, the API."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.server import Server, running_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+def test_first_start_creates_admin_and_secret(server: Server) -> None:
+    key = server.data_dir / "secret_key"
+    assert key.exists() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert server.output().count("with password:") == 1
+    with httpx.Client(base_url=server.url) as client:
+        response = client.post("/api/session", json={"username": "admin", "password": server.admin_password})
+        assert response.status_code == 200 and response.json()["role"] == "office_admin"
+        assert client.get("/api/committee/users").status_code == 200
+
+
+def test_health_and_campaign_in_2021(server: Server) -> None:
+    health = httpx.get(f"{server.url}/healthz").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    assert health["now"].startswith("2021-05-20")
+    campaign = httpx.get(f"{server.url}/api/campaign").json()
+    assert campaign["open_stage"] == "nomination" and campaign["now"].endswith("+08:00")
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def test_restart_keeps_admin_and_key(tmp_path: Path) -> None:
+    with running_server(tmp_path) as first:
+        key = (first.data_dir / "secret_key").read_text()
+        password = first.admin_password
+    with running_server(tmp_path, first_start=False) as second:
+        assert "with password:" not in second.output()
+        response = httpx.post(f"{second.url}/api/session", json={"username": "admin", "password": password})
+        assert response.status_code == 200
+    assert (tmp_path / "data" / "secret_key").read_text() == key
+
+
+def test_users_commands(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.web.server import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"JINGONG_DATA_DIR": str(tmp_path)}
+    cli = [sys.executable, "-m", "cli.main"]
+    subprocess.run([*cli, "init"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    added = subprocess.run([*cli, "users", "add", "wang", "--role", "reviewer", "--password", "long-password-1",
+                            "--name", "王审核"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    short = subprocess.run([*cli, "users", "add", "li", "--role", "reviewer", "--password", "short"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert short.returncode == 1 and "at least 8" in short.stderr
+    listed = subprocess.run([*cli, "users", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "wang" in listed.stdout and "reviewer" in listed.stdout and "li " not in listed.stdout

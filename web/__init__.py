@@ -1,0 +1,1 @@
+"""The service over HTTP: applicant portal, committee dashboard, public pages, REST API, exports."""

@@ -1,0 +1,115 @@
+"""What committee members do to nominations: role and conflict-of-interest checks in front of
+the transition service. No HTTP here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from accounts import service as accounts
+from accounts.models import Role, User
+from audit import service as audit
+from core import clock
+from core.actor import Actor, ActorKind
+from core.errors import InvalidTransition, ValidationFailed
+from nominations import service as nominations
+from nominations.models import Nomination
+from web.deps import Forbidden
+from workflow import service as workflow
+from workflow.machine import Event
+from workflow.models import TransitionRecord
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(ActorKind.USER, user.username, user.id, str(user.role))
+
+
+def parse_event(raw: str) -> Event:
+    try:
+        return Event(raw)
+    except ValueError:
+        known = ", ".join(e.value for e in Event)
+        raise InvalidTransition(f"unknown event {raw!r}; known events: {known}", message_zh="未知的操作") from None
+
+
+def check_may_fire(user: User, event: Event) -> None:
+    if not accounts.may_fire(Role(user.role), event):
+        raise Forbidden(
+            f"role {user.role} may not {event.value}",
+            f"您的角色（{accounts.ROLE_LABELS_ZH[Role(user.role)]}）无权执行此操作",
+        )
+
+
+def has_conflict(user: User, nomination: Nomination) -> bool:
+    """A member from the nominee's own unit does not act on that nomination."""
+    return user.unit_id is not None and user.unit_id == nomination.unit_id
+
+
+def check_no_conflict(user: User, nomination: Nomination) -> None:
+    if has_conflict(user, nomination):
+        raise Forbidden(
+            f"{user.username} belongs to the nominating unit of nomination {nomination.id} (conflict of interest)",
+            f"您与该申报的推荐单位存在利益关系（同一单位），请回避（申报编号{nomination.id}）",
+        )
+
+
+def fire(
+    session: Session,
+    user: User,
+    nomination_id: int,
+    event: Event | str,
+    *,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> TransitionRecord | None:
+    event = parse_event(str(event))
+    check_may_fire(user, event)
+    nomination = nominations.get(session, nomination_id)
+    check_no_conflict(user, nomination)
+    return workflow.transition(session, nomination_id, event, actor=actor_of(user), reason=reason,
+                               data=data, expected_version=expected_version)
+
+
+def fire_many(
+    session: Session, user: User, ids: list[int], event: Event | str, *, reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """One event on many nominations in the caller's one transaction: all or none. Returns how
+    many changed (repeats are no-ops)."""
+    event = parse_event(str(event))
+    check_may_fire(user, event)
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise ValidationFailed("choose at least one nomination", message_zh="请至少选择一项申报")
+    changed = 0
+    for nomination_id in unique:
+        try:
+            if fire(session, user, nomination_id, event, reason=reason, data=data) is not None:
+                changed += 1
+        except Forbidden:
+            raise
+        except Exception as exc:
+            # name the nomination that stopped the whole batch
+            from core.errors import JingongError
+
+            if isinstance(exc, JingongError):
+                exc.args = (f"nomination {nomination_id}: {exc}",)
+                if exc.message_zh:
+                    exc.message_zh = f"申报编号{nomination_id}：{exc.message_zh}"
+            raise
+    return changed
+
+
+def record_paper(session: Session, user: User, nomination: Nomination, copies: int) -> None:
+    """The office received ``copies`` paper copies of the forms (the notice asks for two)."""
+    if not 0 <= copies <= 20:
+        raise ValidationFailed("copies must be between 0 and 20", message_zh="份数须为0至20")
+    check_no_conflict(user, nomination)
+    nomination.paper_copies_received = copies
+    nomination.paper_received_at = clock.now() if copies else None
+    session.add(nomination)
+    audit.record(session, actor=actor_of(user), action="paper_received", subject=f"nomination:{nomination.id}",
+                 campaign_id=nomination.campaign_id, data={"copies": copies})
+    session.flush()

@@ -1,0 +1,306 @@
+"""The JSON API under /api (and /healthz). Thin: parse, check who asks, call one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import text
+
+from accounts import service as accounts
+from accounts.models import Role, User
+from config.campaign import CampaignSpec
+from core import clock
+from core.errors import NotFound, ValidationFailed
+from nominations import service as nominations
+from nominations.models import Nomination
+from stages import service as stages
+from storage.db import unit_of_work
+from web import acts, applicants, objections, security
+from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep
+from web.portal import store_upload
+from web.schemas import (
+    MAX_ID,
+    AttachmentOut,
+    BulkIn,
+    Credentials,
+    EventIn,
+    NominationCreate,
+    NominationFields,
+    NominationOut,
+    ObjectionIn,
+    WithdrawIn,
+)
+from workflow.states import STATE_LABELS_ZH, State
+
+router = APIRouter()
+
+
+def token_path() -> Any:
+    return Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+def id_path() -> Any:  # a fresh Path per parameter: FastAPI binds the object to one name
+    return Path(ge=1, le=MAX_ID)
+
+
+@router.get("/healthz", tags=["service"])
+def healthz(request: Request) -> JSONResponse:
+    """Answers 200 when the app, the database and the scheduler are up."""
+    body: dict[str, Any] = {"app": "ok"}
+    healthy = True
+    try:
+        with unit_of_work(request.app.state.engine, readonly=True) as session:
+            session.execute(text("select 1"))
+        body["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure is "down"
+        body["database"] = f"down: {str(exc).splitlines()[0]}"
+        healthy = False
+    scheduler = request.app.state.scheduler
+    if scheduler is None:
+        body["scheduler"] = "disabled" if not request.app.state.settings.scheduler_enabled else "not running"
+    else:
+        running = getattr(scheduler, "running", True)
+        body["scheduler"] = "running" if running else "stopped"
+        healthy = healthy and bool(running)
+    sender = request.app.state.sender
+    body["mail_sender"] = "not running" if sender is None else ("running" if getattr(sender, "running", True)
+                                                                  else "stopped")
+    body["status"] = "ok" if healthy else "unhealthy"
+    body["now"] = clock.now().isoformat()
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def campaign_view(session: Any, campaign: Any, spec: CampaignSpec) -> dict[str, Any]:
+    now = clock.now()
+    stage_rows = stages.list_stages(session, campaign.id or 0)
+    local = spec.to_local
+    counts = nominations.count_by_state(session, campaign.id or 0)
+    open_now = [s.name for s in stage_rows if stages.is_open(s, now)]
+    return {
+        "slug": campaign.slug,
+        "name": campaign.name,
+        "award_name": campaign.award_name,
+        "edition": campaign.edition,
+        "timezone": spec.timezone,
+        "now": local(now).isoformat(),
+        "open_stage": open_now[0] if open_now else None,
+        "open_stages": open_now,
+        "stages": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "opens_at": local(s.opens_at).isoformat(),
+                "closes_at": local(s.closes_at).isoformat(),
+                "open_now": stages.is_open(s, now),
+                "opened_at": local(s.opened_at).isoformat() if s.opened_at else None,
+                "closed_at": local(s.closed_at).isoformat() if s.closed_at else None,
+            }
+            for s in stage_rows
+        ],
+        "awards": {"main": spec.awards.main, "finalist": spec.awards.finalist},
+        "shortlist": {"min": spec.shortlist.min, "max": spec.shortlist.max},
+        "counts": {state.value: counts.get(state, 0) for state in State},
+        "office": spec.office.model_dump(),
+    }
+
+
+@router.get("/api/campaign", tags=["public"])
+def get_campaign(session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> dict[str, Any]:
+    """The campaign: its stages with their windows (ISO 8601, +08:00), which is open now, counts."""
+    return campaign_view(session, campaign, spec)
+
+
+# --- applicants: everything by the unguessable token ----------------------------------------------
+
+
+def nomination_out(request: Request, session: Any, nomination: Nomination, spec: CampaignSpec) -> NominationOut:
+    view = applicants.status_view(session, nomination, spec)
+    form_fields = set(NominationFields.model_fields) | {"kind"}
+    return NominationOut(
+        id=nomination.id or 0,
+        token=nomination.token,
+        status_url=f"{request.app.state.settings.public_base_url.rstrip('/')}/status/{nomination.token}",
+        kind=str(nomination.kind),
+        state=str(nomination.state),
+        state_zh=STATE_LABELS_ZH[State(nomination.state)],
+        version=nomination.version,
+        track=nomination.track,
+        form=nomination.model_dump(mode="json", include=form_fields),
+        deadline=spec.to_local(view["deadline"]),
+        editable=view["editable"],
+        seconds_left=view["seconds_left"],
+        problems=[{"field": p.field, "message": p.message, "message_zh": p.message_zh} for p in view["problems"]],
+        attachments=[AttachmentOut.model_validate(a, from_attributes=True) for a in view["attachments"]],
+        history=[{"event": r.event, "from_state": r.from_state, "to_state": r.to_state,
+                  "at": spec.to_local(r.at), "actor": r.actor, "reason": r.reason} for r in view["history"]],
+    )
+
+
+@router.post("/api/nominations", status_code=201, response_model=NominationOut, tags=["applicants"])
+def create_nomination(body: NominationCreate, request: Request, session: SessionDep, campaign: CampaignDep,
+                      spec: SpecDep) -> NominationOut:
+    """Save a new draft (any fields may be missing). Keep the returned token: it is the only key."""
+    nomination = applicants.create(session, campaign, spec, body.changes() | {"kind": body.kind})
+    return nomination_out(request, session, nomination, spec)
+
+
+@router.get("/api/nominations/{token}", response_model=NominationOut, tags=["applicants"])
+def read_nomination(request: Request, session: SessionDep, spec: SpecDep,
+                    token: str = token_path()) -> NominationOut:
+    nomination = nominations.get_by_token(session, token)
+    return nomination_out(request, session, nomination, spec)
+
+
+@router.patch("/api/nominations/{token}", response_model=NominationOut, tags=["applicants"])
+def update_nomination(body: NominationFields, request: Request, session: SessionDep, spec: SpecDep,
+                      token: str = token_path()) -> NominationOut:
+    """Change fields of a draft (only the fields sent). Refused after the deadline."""
+    nomination = nominations.get_by_token(session, token)
+    applicants.update(session, nomination, spec, body.changes())
+    return nomination_out(request, session, nomination, spec)
+
+
+@router.post("/api/nominations/{token}/submit", response_model=NominationOut, tags=["applicants"])
+def submit_nomination(request: Request, session: SessionDep, spec: SpecDep,
+                      token: str = token_path()) -> NominationOut:
+    """Submit the draft: refused with the missing fields listed, or after the deadline."""
+    nomination = nominations.get_by_token(session, token)
+    applicants.submit(session, nomination)
+    return nomination_out(request, session, nomination, spec)
+
+
+@router.post("/api/nominations/{token}/withdraw", response_model=NominationOut, tags=["applicants"])
+def withdraw_nomination(body: WithdrawIn, request: Request, session: SessionDep, spec: SpecDep,
+                        token: str = token_path()) -> NominationOut:
+    nomination = nominations.get_by_token(session, token)
+    applicants.withdraw(session, nomination, body.reason)
+    return nomination_out(request, session, nomination, spec)
+
+
+@router.post(
+    "/api/nominations/{token}/attachments", status_code=201, response_model=AttachmentOut, tags=["applicants"],
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"kind": {"type": "string", "enum": ["photo", "certificate", "award", "achievement", "other"]},
+                       "file": {"type": "string", "format": "binary"}}}}}}},
+)
+async def upload_attachment(request: Request, token: str = token_path()) -> AttachmentOut:
+    """Upload a photo or evidence (multipart: ``kind``, ``file``). Judged by content: images, PDF,
+    PPT/PPTX, video. Too large: 413, nothing kept. Other types: 415."""
+    attachment = await store_upload(request, token)
+    return AttachmentOut.model_validate(attachment, from_attributes=True)
+
+
+@router.get("/api/nominations/{token}/attachments/{attachment_id}", tags=["applicants"],
+            response_class=FileResponse)
+def download_attachment(session: SessionDep, settings: SettingsDep, token: str = token_path(),
+                        attachment_id: int = id_path()) -> FileResponse:
+    nomination = nominations.get_by_token(session, token)
+    attachment = applicants.get_attachment(session, nomination, attachment_id)
+    path = applicants.attachment_path(settings.uploads_dir, attachment)
+    if not path.exists():
+        raise NotFound(f"attachment {attachment_id}: file missing")
+    return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename)
+
+
+# --- public -----------------------------------------------------------------------------------------
+
+
+@router.post("/api/objections", status_code=201, tags=["public"])
+def lodge_objection(body: ObjectionIn, session: SessionDep, campaign: CampaignDep) -> dict[str, Any]:
+    """Lodge an objection against a formal candidate during the public notice."""
+    objection = objections.lodge(session, campaign, body.nomination_id, name=body.name, contact=body.contact,
+                                 facts=body.facts)
+    return {"id": objection.id, "status": objection.status, "nomination_id": objection.nomination_id}
+
+
+@router.get("/api/public/candidates", tags=["public"])
+def public_candidates(session: SessionDep, campaign: CampaignDep) -> list[dict[str, Any]]:
+    """The shortlisted candidates' deeds once published (never phone or birth date)."""
+    from web.public import deeds_rows
+
+    return [row.as_public() for row in deeds_rows(session, campaign)]
+
+
+# --- committee ---------------------------------------------------------------------------------------
+
+
+@router.post("/api/session", tags=["committee"])
+def log_in(body: Credentials, request: Request, session: SessionDep) -> dict[str, Any]:
+    """Log in; the answer carries the CSRF token to send as X-CSRF-Token on every change."""
+    user = accounts.authenticate(session, body.username, body.password)
+    if user is None:
+        raise ValidationFailed("wrong username or password", message_zh="用户名或密码错误")
+    security.log_in(request, user.id or 0)
+    return {"username": user.username, "role": user.role, "csrf_token": request.session["csrf"]}
+
+
+@router.delete("/api/session", status_code=204, tags=["committee"])
+def log_out(request: Request) -> Response:
+    security.log_out(request)
+    return Response(status_code=204)
+
+
+def _row(n: Nomination, user: User) -> dict[str, Any]:
+    return {"id": n.id, "name": n.name, "employer": n.employer, "kind": n.kind, "state": n.state,
+            "track": n.track, "version": n.version, "unit_id": n.unit_id,
+            "priority_conditions": n.priority_conditions, "conflict": acts.has_conflict(user, n)}
+
+
+@router.get("/api/committee/nominations", tags=["committee"])
+def committee_list(user: CurrentUser, session: SessionDep, campaign: CampaignDep,
+                   state: State | None = Query(default=None)) -> list[dict[str, Any]]:
+    rows = nominations.list_nominations(session, campaign.id or 0, states=[state] if state else None)
+    return [_row(n, user) for n in rows]
+
+
+@router.get("/api/committee/nominations/{nomination_id}", tags=["committee"])
+def committee_read(user: CurrentUser, session: SessionDep, spec: SpecDep,
+                   nomination_id: int = id_path()) -> dict[str, Any]:
+    from workflow import service as workflow
+
+    n = nominations.get(session, nomination_id)
+    return _row(n, user) | {
+        "form": n.model_dump(mode="json", include=set(NominationFields.model_fields) | {"kind"}),
+        "history": [{"event": r.event, "from_state": r.from_state, "to_state": r.to_state,
+                     "at": spec.to_local(r.at).isoformat(), "actor": r.actor, "reason": r.reason}
+                    for r in workflow.history(session, nomination_id)],
+        "prior_awards": [{"edition": p.edition, "award": p.award}
+                         for p in nominations.prior_awards_of(session, n, spec)],
+        "over_quota": nominations.is_over_quota(session, n),
+        "paper_copies_received": n.paper_copies_received,
+    }
+
+
+@router.post("/api/committee/nominations/{nomination_id}/events", tags=["committee"],
+             dependencies=[CsrfChecked])
+def committee_fire(body: EventIn, user: CurrentUser, session: SessionDep,
+                   nomination_id: int = id_path()) -> dict[str, Any]:
+    """Fire an event (role-checked; members never act on their own unit's nominations)."""
+    data = {"track": body.track.value} if body.track else None
+    record = acts.fire(session, user, nomination_id, body.event, reason=body.reason, data=data,
+                       expected_version=body.expected_version)
+    n = nominations.get(session, nomination_id)
+    return {"id": n.id, "state": n.state, "version": n.version, "changed": record is not None}
+
+
+@router.post("/api/committee/bulk", tags=["committee"], dependencies=[CsrfChecked])
+def committee_bulk(body: BulkIn, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """One event on many nominations, in one transaction: all change or none."""
+    data = {"track": body.track.value} if body.track else None
+    changed = acts.fire_many(session, user, list(body.ids), body.event, reason=body.reason, data=data)
+    return {"changed": changed, "requested": len(body.ids)}
+
+
+@router.get("/api/committee/users", tags=["committee"])
+def committee_users(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    if not accounts.may(Role(user.role), "users"):
+        from web.deps import Forbidden
+
+        raise Forbidden(f"role {user.role} may not list users", "您的角色无权管理用户")
+    return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active, "unit_id": u.unit_id}
+            for u in accounts.list_users(session)]
+
+

@@ -1,0 +1,115 @@
+"""The FastAPI application: ``create_app()`` wires routes, sessions, error answers and, in the
+lifespan, the scheduler and the mail sender."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from accounts import service as accounts
+from config.settings import Settings, get_settings
+from core.bootstrap import bootstrap
+from notifications.sender import start_sender
+from storage.db import get_engine, unit_of_work
+from web import errors, security
+
+log = logging.getLogger("jingong.web")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _start_background(app: FastAPI, engine: Engine) -> list[Any]:
+    """The scheduler and the mail sender, where their packages provide them."""
+    handles: list[Any] = []
+    settings: Settings = app.state.settings
+    app.state.scheduler = None
+    app.state.sender = None
+    if settings.scheduler_enabled:
+        try:
+            from stages.scheduler import start_scheduler  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            log.warning("stages.scheduler is not available: stages open and close only by hand")
+        else:
+            app.state.scheduler = start_scheduler(engine)
+            handles.append(app.state.scheduler)
+    app.state.sender = start_sender(engine)
+    handles.append(app.state.sender)
+    return handles
+
+
+def ensure_admin(engine: Engine, settings: Settings) -> None:
+    """First start: an office admin account, its password from ADMIN_PASSWORD or printed once."""
+    with unit_of_work(engine) as session:
+        generated = accounts.ensure_admin(session, settings.admin_username, settings.admin_password)
+    if generated:
+        print(f"created office admin {settings.admin_username!r} with password: {generated}\n"
+              "(shown once; change it with `jingong users passwd`)", flush=True)
+
+
+def create_app(
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    *,
+    background: bool = True,
+    create_admin: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap()
+        if create_admin:
+            ensure_admin(engine, settings)
+        handles = _start_background(app, engine) if background else []
+        try:
+            yield
+        finally:
+            for handle in reversed(handles):
+                handle.shutdown()
+
+    app = FastAPI(
+        title="jingong",
+        summary="The craftsman-award (津工精匠) selection service",
+        description="Applicant portal, committee dashboard, public pages and this JSON API. "
+        "Times are ISO 8601 with the campaign's offset (+08:00).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.scheduler = None
+    app.state.sender = None
+    bootstrap()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=security.secret_key(settings),
+        session_cookie="jingong_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    from web import api, committee, exports, portal, public
+
+    app.include_router(api.router)
+    app.include_router(portal.router)
+    app.include_router(committee.router)
+    app.include_router(public.router)
+    app.include_router(exports.router)
+    try:
+        from voting.routes import router as voting_router  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        log.info("voting.routes is not available: no voting pages")
+    else:
+        app.include_router(voting_router)
+    return app

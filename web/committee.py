@@ -1,0 +1,419 @@
+"""The committee dashboard: login, queues, decisions, shortlist, review board, objections,
+audit trail, calendar, outbox, users. Every POST form carries the session's CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from accounts import service as accounts
+from accounts.models import Role, User
+from audit import service as audit
+from audit.models import AuditEvent
+from config.campaign import CampaignSpec, StageName, Track
+from core.errors import JingongError, NotFound, ValidationFailed
+from nominations import service as nominations
+from nominations.models import Nomination
+from notifications import service as mail
+from stages import service as stages
+from stages.models import Campaign, NominatingUnit
+from web import acts, applicants, objections, security
+from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
+from web.errors import message_zh
+from web.models import ObjectionStatus
+from web.schemas import AttachmentId, NominationId, ObjectionId
+from web.templating import render
+from workflow import service as workflow
+from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
+from workflow.models import TransitionRecord
+from workflow.states import STATE_LABELS_ZH, State
+
+router = APIRouter(prefix="/committee", include_in_schema=False)
+AdminOnly = Depends(require("users"))
+
+
+def _flash(url: str, message: str) -> RedirectResponse:
+    sep = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{sep}msg={quote(message[:300])}", status_code=303)
+
+
+def _safe_next(raw: Any, default: str = "/committee") -> str:
+    text = raw if isinstance(raw, str) else ""
+    return text if text.startswith("/committee") and "//" not in text and "\\" not in text else default
+
+
+def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context.setdefault("msg", request.query_params.get("msg"))
+    return render(request, f"committee/{name}", context, status_code=status_code)
+
+
+# --- login ----------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    security.csrf_token(request)  # the login form is a POST form too
+    return page(request, "login.html", {"next": _safe_next(request.query_params.get("next"))})
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+async def login_post(request: Request, session: SessionDep) -> Response:
+    form = await request.form()
+    username, password = form.get("username"), form.get("password")
+    user = None
+    if isinstance(username, str) and isinstance(password, str) and len(password) <= 256:
+        user = accounts.authenticate(session, username, password)
+    if user is None:
+        return page(request, "login.html", {"error": "用户名或密码错误", "next": _safe_next(form.get("next"))},
+                    status_code=401)
+    security.log_in(request, user.id or 0)
+    return RedirectResponse(_safe_next(form.get("next")), status_code=303)
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request) -> Response:
+    security.log_out(request)
+    return RedirectResponse("/committee/login", status_code=303)
+
+
+# --- overview -----------------------------------------------------------------------------------
+
+
+def _stage_tools() -> dict[str, Any]:
+    """The stages package's hand controls, where it provides them."""
+    tools: dict[str, Any] = {}
+    for name in ("open_stage", "close_stage", "upcoming_steps", "upcoming"):
+        fn = getattr(stages, name, None)
+        if fn is None:
+            try:
+                from stages import jobs  # type: ignore[attr-defined,unused-ignore]
+
+                fn = getattr(jobs, name, None)
+            except ImportError:
+                fn = None
+        if fn is not None:
+            tools[name] = fn
+    return tools
+
+
+@router.get("")
+def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
+              spec: SpecDep) -> Response:
+    counts = nominations.count_by_state(session, campaign.id or 0)
+    return page(request, "dashboard.html", {
+        "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
+        "windows": stages.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
+        "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
+    })
+
+
+def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
+    tools = _stage_tools()
+    fn = tools.get("upcoming_steps") or tools.get("upcoming")
+    if fn is None:
+        return []
+    try:
+        return list(fn(session, campaign.id or 0))[:12]
+    except Exception:  # noqa: BLE001 - the calendar page still shows the windows
+        return []
+
+
+@router.get("/calendar")
+def calendar_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    tools = _stage_tools()
+    return page(request, "calendar.html", {
+        "campaign": campaign, "stages": stages.list_stages(session, campaign.id or 0),
+        "upcoming": _upcoming(session, campaign), "can_toggle": "open_stage" in tools and "close_stage" in tools,
+        "may_stages": accounts.may(Role(user.role), "stages"),
+    })
+
+
+@router.post("/calendar/{stage_name}/{action}", dependencies=[CsrfChecked, Depends(require("stages"))])
+def stage_toggle(stage_name: str, action: str, user: CurrentUser, session: SessionDep,
+                 campaign: CampaignDep) -> Response:
+    """Open or close a stage by hand (the stages package records it in the audit trail)."""
+    try:
+        name = StageName(stage_name)
+    except ValueError:
+        raise NotFound(f"no stage {stage_name!r}", message_zh="没有该阶段") from None
+    tools = _stage_tools()
+    fn = tools.get("open_stage" if action == "open" else "close_stage" if action == "close" else "")
+    if fn is None:
+        raise NotFound(f"cannot {action} stages by hand here", message_zh="暂不支持手动开启或关闭阶段")
+    fn(session, campaign.id or 0, name, actor=acts.actor_of(user))
+    return _flash("/committee/calendar", f"已{'开启' if action == 'open' else '关闭'}阶段")
+
+
+# --- the screening queue ---------------------------------------------------------------------------
+
+
+def _queue_row(session: Session, n: Nomination, spec: CampaignSpec, user: User, usage: dict[int, int],
+               units: dict[int, NominatingUnit]) -> dict[str, Any]:
+    unit = units.get(n.unit_id or 0)
+    return {
+        "n": n, "unit": unit, "priority": len(n.priority_conditions or []),
+        "over_quota": unit is not None and usage.get(unit.id or 0, 0) > unit.quota,
+        "prior": nominations.prior_awards_of(session, n, spec),
+        "attachments": applicants.attachments_of(session, n.id or 0),
+        "conflict": acts.has_conflict(user, n),
+    }
+
+
+def _rows(session: Session, campaign: Campaign, spec: CampaignSpec, user: User,
+          states: list[State]) -> list[dict[str, Any]]:
+    usage = nominations.unit_usage(session, campaign.id or 0)
+    units = {u.id or 0: u for u in stages.list_units(session, campaign.id or 0)}
+    return [_queue_row(session, n, spec, user, usage, units)
+            for n in nominations.list_nominations(session, campaign.id or 0, states=states)]
+
+
+@router.get("/screening")
+def screening(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
+              spec: SpecDep) -> Response:
+    state = request.query_params.get("state", State.SUBMITTED.value)
+    if state not in {s.value for s in State}:
+        state = State.SUBMITTED.value
+    rows = _rows(session, campaign, spec, user, [State(state)])
+    rows.sort(key=lambda r: (-r["priority"], r["n"].submitted_at or r["n"].created_at, r["n"].id))
+    return page(request, "screening.html", {"rows": rows, "state": state, "states": list(State),
+                                            "conditions": {c.code: c.text for c in spec.priority_conditions},
+                                            "quota": {u.id: u.quota for u in stages.list_units(session,
+                                                                                                 campaign.id or 0)}})
+
+
+@router.post("/bulk", dependencies=[CsrfChecked])
+async def bulk(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    """One event on every ticked nomination, in this one request and one transaction."""
+    form = await request.form()
+    back = _safe_next(form.get("next"), "/committee/screening")
+    ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit() and len(v) < 10]
+    event, reason = form.get("event"), form.get("reason")
+    track = form.get("track")
+    data = {"track": track} if isinstance(track, str) and track else None
+    changed = acts.fire_many(session, user, ids, event if isinstance(event, str) else "",
+                             reason=reason if isinstance(reason, str) else None, data=data)
+    label = EVENT_LABELS_ZH.get(Event(str(event)), str(event))
+    return _flash(back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
+
+
+# --- one nomination ------------------------------------------------------------------------------
+
+
+def _events_for(user: User, n: Nomination) -> list[Event]:
+    if acts.has_conflict(user, n):
+        return []
+    return [e for e in allowed_events(State(n.state)) if accounts.may_fire(Role(user.role), e)
+            and e not in {Event.SUBMIT, Event.OBJECT}]
+
+
+@router.get("/nominations/{nomination_id}")
+def nomination_page(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep,
+                    campaign: CampaignDep, spec: SpecDep) -> Response:
+    n = nominations.get(session, nomination_id) if nomination_id < 2**31 else None
+    if n is None or n.campaign_id != campaign.id:
+        raise NotFound(f"nomination {nomination_id} not found")
+    unit = session.get(NominatingUnit, n.unit_id) if n.unit_id else None
+    return page(request, "nomination.html", {
+        "n": n, "unit": unit, "history": workflow.history(session, nomination_id),
+        "attachments": applicants.attachments_of(session, nomination_id),
+        "prior": nominations.prior_awards_of(session, n, spec),
+        "over_quota": nominations.is_over_quota(session, n),
+        "problems": nominations.form_problems(n, spec) if n.state == State.DRAFT else [],
+        "events": _events_for(user, n), "event_labels": EVENT_LABELS_ZH,
+        "conflict": acts.has_conflict(user, n), "conditions": {c.code: c.text for c in spec.priority_conditions},
+        "objections": objections.of_nomination(session, nomination_id),
+        "may_paper": accounts.may(Role(user.role), "paper"), "tally": _tally(session, campaign, n),
+    })
+
+
+@router.post("/nominations/{nomination_id}/act", dependencies=[CsrfChecked])
+async def act(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    form = await request.form()
+    event, reason, track, version = (form.get("event"), form.get("reason"), form.get("track"), form.get("version"))
+    data = {"track": track} if isinstance(track, str) and track else None
+    expected = int(version) if isinstance(version, str) and version.isdigit() and len(version) < 10 else None
+    record = acts.fire(session, user, nomination_id, event if isinstance(event, str) else "",
+                       reason=reason if isinstance(reason, str) else None, data=data, expected_version=expected)
+    back = _safe_next(form.get("next"), f"/committee/nominations/{nomination_id}")
+    if record is None:
+        return _flash(back, "状态未变（已是该状态）")
+    return _flash(back, f"申报{nomination_id}：{STATE_LABELS_ZH[State(record.from_state)]} → "
+                        f"{STATE_LABELS_ZH[State(record.to_state)]}")
+
+
+@router.post("/nominations/{nomination_id}/paper", dependencies=[CsrfChecked, Depends(require("paper"))])
+async def paper(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    form = await request.form()
+    copies = form.get("copies")
+    if not isinstance(copies, str) or not copies.isdigit() or len(copies) > 3:
+        raise ValidationFailed("copies must be a number", message_zh="请填写份数")
+    acts.record_paper(session, user, nominations.get(session, nomination_id), int(copies))
+    return _flash(f"/committee/nominations/{nomination_id}", f"已登记收到纸质材料{copies}份")
+
+
+@router.get("/attachments/{attachment_id}")
+def attachment(attachment_id: AttachmentId, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
+    from nominations.models import Attachment
+
+    found = session.get(Attachment, attachment_id) if attachment_id < 2**31 else None
+    if found is None:
+        raise NotFound(f"attachment {attachment_id} not found")
+    path = applicants.attachment_path(settings.uploads_dir, found)
+    if not path.exists():
+        raise NotFound(f"attachment {attachment_id}: file missing")
+    return FileResponse(path, media_type=found.content_type, filename=found.filename)
+
+
+# --- shortlist and review ---------------------------------------------------------------------------
+
+
+@router.get("/shortlist")
+def shortlist(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
+              spec: SpecDep) -> Response:
+    rows = _rows(session, campaign, spec, user, [State.SCREENED, State.SHORTLISTED])
+    rows.sort(key=lambda r: (-r["priority"], r["n"].id))
+    chosen = sum(1 for r in rows if r["n"].state == State.SHORTLISTED)
+    return page(request, "shortlist.html", {"rows": rows, "chosen": chosen, "min": spec.shortlist.min,
+                                            "max": spec.shortlist.max})
+
+
+@router.post("/shortlist", dependencies=[CsrfChecked])
+async def shortlist_post(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    """Make the shortlist the ticked set, in one transaction (removals first, to make room)."""
+    form = await request.form()
+    wanted = {int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit() and len(v) < 10}
+    current = nominations.list_nominations(session, campaign.id or 0, states=[State.SHORTLISTED, State.SCREENED])
+    remove = [n.id or 0 for n in current if n.state == State.SHORTLISTED and n.id not in wanted]
+    add = [n.id or 0 for n in current if n.state == State.SCREENED and n.id in wanted]
+    unknown = wanted - {n.id for n in current}
+    if unknown:
+        raise ValidationFailed(f"nomination(s) {sorted(unknown)} are not screened",
+                               message_zh=f"申报{sorted(unknown)}不在可选范围内")
+    if remove:
+        acts.fire_many(session, user, remove, Event.UNSHORTLIST)
+    if add:
+        acts.fire_many(session, user, add, Event.SHORTLIST)
+    return _flash("/committee/shortlist", f"初步候选人名单已保存：新增{len(add)}名，移出{len(remove)}名")
+
+
+def _tally(session: Session, campaign: Campaign, n: Nomination) -> Any:
+    """Vote count of a candidate, where the voting package provides one."""
+    try:
+        from voting import service as voting  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    for name in ("tally_of", "votes_for"):
+        fn = getattr(voting, name, None)
+        if fn is not None:
+            try:
+                return fn(session, n.id)
+            except Exception:  # noqa: BLE001 - a tally is informative here
+                return None
+    return None
+
+
+def _notes(session: Session, nomination_id: int) -> list[TransitionRecord]:
+    return [r for r in workflow.history(session, nomination_id) if r.reason]
+
+
+@router.get("/review")
+def review(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
+           spec: SpecDep) -> Response:
+    rows = _rows(session, campaign, spec, user, [State.VOTED, State.VETTED, State.ON_HOLD])
+    for r in rows:
+        r["tally"] = _tally(session, campaign, r["n"])
+        r["notes"] = _notes(session, r["n"].id or 0)
+        r["finalist_barred"] = any(p.award == "finalist" for p in r["prior"])
+        r["events"] = _events_for(user, r["n"])
+    rows.sort(key=lambda r: (-(r["tally"] or 0) if isinstance(r["tally"], int) else 0, r["n"].id))
+    placed = {t.value: sum(1 for r in rows if r["n"].state in (State.VETTED, State.ON_HOLD) and r["n"].track == t.value)
+              for t in Track}
+    return page(request, "review.html", {"rows": rows, "placed": placed, "awards": spec.awards,
+                                         "event_labels": EVENT_LABELS_ZH})
+
+
+# --- objections ---------------------------------------------------------------------------------
+
+
+@router.get("/objections")
+def objection_queue(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    rows = objections.list_objections(session, campaign.id or 0)
+    names = {n.id: n for n in nominations.list_nominations(session, campaign.id or 0,
+                                                           states=[State.ON_HOLD, State.VETTED, State.DISQUALIFIED,
+                                                                   State.PUBLICIZED])}
+    return page(request, "objections.html", {"rows": rows, "names": names,
+                                             "may_rule": accounts.may_fire(Role(user.role), Event.UPHOLD_OBJECTION)})
+
+
+@router.post("/objections/{objection_id}/rule", dependencies=[CsrfChecked])
+async def objection_rule(objection_id: ObjectionId, request: Request, user: CurrentUser,
+                         session: SessionDep) -> Response:
+    form = await request.form()
+    decision, reason = form.get("decision"), form.get("reason")
+    if decision not in {"uphold", "dismiss"}:
+        raise ValidationFailed("decision must be uphold or dismiss", message_zh="请选择异议成立或不成立")
+    objections.rule(session, user, objection_id, uphold=decision == "uphold",
+                    reason=reason if isinstance(reason, str) else None)
+    return _flash("/committee/objections", "已作出处理：" + ("异议成立" if decision == "uphold" else "异议不成立"))
+
+
+# --- audit trail, outbox, users -----------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    q = request.query_params
+    nomination_id = q.get("nomination", "")
+    actor, event, action = q.get("actor", "").strip(), q.get("event", ""), q.get("action", "").strip()
+    query = select(TransitionRecord).where(TransitionRecord.campaign_id == campaign.id)
+    if nomination_id.isdigit() and len(nomination_id) < 10:
+        query = query.where(TransitionRecord.nomination_id == int(nomination_id))
+    if actor:
+        query = query.where(col(TransitionRecord.actor).contains(actor))
+    if event in {e.value for e in Event}:
+        query = query.where(TransitionRecord.event == event)
+    transitions = list(session.exec(query.order_by(col(TransitionRecord.id).desc()).limit(300)))
+    aquery = select(AuditEvent).where(AuditEvent.campaign_id == campaign.id)
+    if action:
+        aquery = aquery.where(AuditEvent.action == action)
+    if actor:
+        aquery = aquery.where(col(AuditEvent.actor).contains(actor))
+    if nomination_id.isdigit() and len(nomination_id) < 10:
+        aquery = aquery.where(AuditEvent.subject == f"nomination:{nomination_id}")
+    events = list(session.exec(aquery.order_by(col(AuditEvent.id).desc()).limit(300)))
+    return page(request, "audit.html", {"transitions": transitions, "events": events, "f": dict(q),
+                                        "all_events": list(Event)})
+
+
+@router.get("/mail", dependencies=[Depends(require("mail"))])
+def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    return page(request, "mail.html", {"mails": mail.list_mail(session, limit=200),
+                                       "counts": mail.counts_by_status(session),
+                                       "held": mail.outbox_held(session)})
+
+
+@router.get("/users", dependencies=[AdminOnly])
+def users_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    return page(request, "users.html", {"users": accounts.list_users(session), "roles": list(Role),
+                                        "units": stages.list_units(session, campaign.id or 0)})
+
+
+@router.post("/users", dependencies=[CsrfChecked, AdminOnly])
+async def users_post(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    unit = values.get("unit_id", "")
+    try:
+        created = accounts.create_user(session, values.get("username", ""), values.get("password", ""),
+                                       values.get("role", ""), display_name=values.get("display_name") or None,
+                                       email=values.get("email") or None,
+                                       unit_id=int(unit) if unit.isdigit() and len(unit) < 10 else None)
+        audit.record(session, actor=acts.actor_of(user), action="user_created", subject=f"user:{created.username}",
+                     data={"role": str(created.role)})
+    except JingongError as exc:
+        return _flash("/committee/users", "未能创建：" + message_zh(exc))
+    return _flash("/committee/users", f"已创建用户 {created.username}")

@@ -1,0 +1,137 @@
+"""Request dependencies: the unit of work, the campaign, the logged-in committee member."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+from accounts import service as accounts
+from accounts.models import Role, User
+from config.campaign import CampaignSpec
+from config.settings import Settings
+from stages import service as stages
+from stages.models import Campaign
+from storage.db import UnitOfWork, unit_of_work
+from web import security
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+
+class LoginRequired(Exception):
+    """Nobody is logged in (or the session expired): 401 for the API, the login page for HTML."""
+
+
+class Forbidden(Exception):
+    """Logged in, but this role (or this member's unit) may not do it."""
+
+    def __init__(self, message: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[UnitOfWork]:
+    """One transaction per request, committed when the handler returns without error and
+    before the response is sent (scope="function"), so a failed commit is never reported as done."""
+    with unit_of_work(get_engine(request)) as session:
+        yield session
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[UnitOfWork, Depends(get_session, scope="function")]
+
+
+def get_campaign(session: SessionDep) -> Campaign:
+    return stages.get_campaign(session)
+
+
+CampaignDep = Annotated[Campaign, Depends(get_campaign)]
+
+
+def get_spec(request: Request, campaign: CampaignDep) -> CampaignSpec:
+    spec = request.state.spec = stages.spec_of(campaign)
+    return spec
+
+
+SpecDep = Annotated[CampaignSpec, Depends(get_spec)]
+
+
+def get_optional_user(request: Request, session: SessionDep, settings: SettingsDep) -> User | None:
+    uid = security.session_user_id(request, settings.session_max_age_seconds)
+    if uid is None:
+        return None
+    user = session.get(User, uid)
+    if user is None or not user.active:
+        security.log_out(request)
+        return None
+    # a detached copy for templates: error pages render after the transaction is gone
+    request.state.user = UserView(user.id or 0, user.username, user.display_name, str(user.role))
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def get_current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing request of a logged-in member carries the session's CSRF token,
+    as a form field or a header."""
+    supplied = request.headers.get(security.CSRF_HEADER)
+    if supplied is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(security.CSRF_FIELD)
+        supplied = value if isinstance(value, str) else None
+    if not security.csrf_ok(request, supplied):
+        raise CsrfFailed()
+
+
+CsrfChecked = Depends(check_csrf)
+
+
+def require(act: str) -> Callable[[User], User]:
+    """A dependency: the current user, if their role may do ``act`` (see accounts.service.ACTS)."""
+
+    def dependency(user: CurrentUser) -> User:
+        if not accounts.may(Role(user.role), act):
+            raise Forbidden(
+                f"role {user.role} may not {act}",
+                f"您的角色（{accounts.ROLE_LABELS_ZH[Role(user.role)]}）无权进行此操作",
+            )
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[User, Depends(require("users"))]

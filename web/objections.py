@@ -1,0 +1,133 @@
+"""Objections to formal candidates during the public notice (社会公示).
+
+Lodging one stores it, puts the candidate ``on_hold`` through the transition service (the facts
+are the reason; the office is alerted by the notifications hook) and acknowledges it by email
+when the contact is an address. The nominee may reply through their status page by the reply
+deadline; the committee rules: uphold (→ disqualified) or dismiss (→ vetted again).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from accounts.models import User
+from config.campaign import StageName
+from core import clock
+from core.actor import Actor, ActorKind
+from core.errors import GuardFailed, InvalidTransition, NotFound, ValidationFailed
+from nominations import service as nominations
+from notifications import service as mail
+from notifications.models import MailTemplate
+from stages import service as stages
+from stages.models import Campaign
+from web import acts
+from web.models import Objection, ObjectionStatus
+from workflow import service as workflow
+from workflow.machine import Event
+from workflow.states import State
+
+REPLY_DAYS = 5
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: candidates one may object to
+OBJECTABLE = (State.VETTED, State.ON_HOLD)
+
+
+def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str, contact: str,
+          facts: str) -> Objection:
+    name, contact, facts = name.strip(), contact.strip(), facts.strip()
+    if not name or not contact or not facts:
+        raise ValidationFailed("name, contact and facts are all required", message_zh="请填写姓名、联系方式和异议事实")
+    stage = stages.get_stage(session, campaign.id or 0, StageName.NOTICE)
+    now = clock.now()
+    if not stages.is_open(stage, now):
+        raise GuardFailed("objections are accepted only while the public notice is open",
+                          message_zh="当前不在公示期内，不受理异议")
+    nomination = nominations.get(session, nomination_id)
+    if nomination.campaign_id != campaign.id or nomination.state not in OBJECTABLE:
+        raise NotFound(f"nomination {nomination_id} is not a formal candidate on the notice",
+                       message_zh="该人员不在公示名单中")
+    objection = Objection(campaign_id=campaign.id or 0, nomination_id=nomination_id, name=name, contact=contact,
+                          facts=facts, lodged_at=now, reply_due_at=now + timedelta(days=REPLY_DAYS))
+    session.add(objection)
+    session.flush()
+    workflow.transition(session, nomination_id, Event.OBJECT, actor=Actor(ActorKind.PUBLIC, f"objector:{name}"),
+                        reason=facts, data={"objection_id": objection.id})
+    _acknowledge(session, campaign, objection, nomination.name or "")
+    return objection
+
+
+def _acknowledge(session: Session, campaign: Campaign, objection: Objection, candidate: str) -> None:
+    if not EMAIL_RE.match(objection.contact):
+        return
+    spec = stages.spec_of(campaign)
+    ack = getattr(mail, "queue_objection_ack", None)
+    if ack is not None:
+        ack(session, objection)
+        return
+    context = {
+        **mail.campaign_context(spec),
+        "alert_subject": f"您对{candidate}的异议已收到（编号{objection.id}）",
+        "alert_body": f"{objection.name}：您于北京时间{mail.local_text(spec, objection.lodged_at)}提交的异议已收到，"
+        "组委会办公室将依规核查并作出处理。",
+    }
+    mail.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.COMMITTEE_ALERT,
+                    recipients=[objection.contact], context=context, campaign_id=campaign.id,
+                    nomination_id=objection.nomination_id)
+
+
+def list_objections(session: Session, campaign_id: int, status: ObjectionStatus | None = None) -> list[Objection]:
+    query = select(Objection).where(Objection.campaign_id == campaign_id).order_by(col(Objection.id))
+    if status is not None:
+        query = query.where(Objection.status == status.value)
+    return list(session.exec(query))
+
+
+def get(session: Session, objection_id: int) -> Objection:
+    objection = session.get(Objection, objection_id)
+    if objection is None:
+        raise NotFound(f"objection {objection_id} not found")
+    return objection
+
+
+def of_nomination(session: Session, nomination_id: int) -> list[Objection]:
+    query = select(Objection).where(Objection.nomination_id == nomination_id).order_by(col(Objection.id))
+    return list(session.exec(query))
+
+
+def reply(session: Session, nomination_id: int, objection_id: int, text: str) -> Objection:
+    """The nominee's answer (from their status page), before the reply deadline."""
+    objection = get(session, objection_id)
+    if objection.nomination_id != nomination_id:
+        raise NotFound(f"objection {objection_id} not found")
+    if objection.status != ObjectionStatus.OPEN:
+        raise InvalidTransition("the committee has ruled on this objection", message_zh="组委会已作出处理，不能再答复")
+    if clock.now() >= objection.reply_due_at:
+        raise GuardFailed("the reply deadline has passed", message_zh="答复期限已过")
+    if not text.strip():
+        raise ValidationFailed("the reply is empty", message_zh="请填写答复内容")
+    objection.nominee_reply, objection.replied_at = text.strip(), clock.now()
+    session.add(objection)
+    session.flush()
+    return objection
+
+
+def rule(session: Session, user: User, objection_id: int, *, uphold: bool, reason: str | None) -> Objection:
+    """Uphold (→ disqualified) or dismiss (→ back to vetted) through the transition service. One
+    ruling settles every open objection on that candidate."""
+    objection = get(session, objection_id)
+    if objection.status != ObjectionStatus.OPEN:
+        raise InvalidTransition(f"objection {objection_id} is already {objection.status}",
+                                message_zh="该异议已处理")
+    event = Event.UPHOLD_OBJECTION if uphold else Event.DISMISS_OBJECTION
+    acts.fire(session, user, objection.nomination_id, event, reason=reason)
+    now = clock.now()
+    for row in of_nomination(session, objection.nomination_id):
+        if row.status == ObjectionStatus.OPEN:
+            row.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
+            row.ruled_at, row.ruled_by, row.ruling_reason = now, user.username, reason
+            session.add(row)
+    session.flush()
+    return objection

@@ -1,0 +1,206 @@
+"""The applicant portal (Chinese pages): both forms, drafts, the status page by its link,
+submission, evidence uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from core.errors import JingongError, NotFound
+from nominations import service as nominations
+from nominations.models import Attachment, AttachmentKind, NominationKind
+from stages import service as stages
+from storage.db import unit_of_work
+from web import applicants, objections
+from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
+from web.errors import message_zh, status_of
+from web.forms import FIELD_LABELS, nomination_changes
+from web.schemas import AttachmentId, ObjectionId
+from web.templating import render
+from web.uploads import EVIDENCE_TYPES, PHOTO_TYPES, UploadRejected, keep, receive_upload, sniff, too_large
+
+router = APIRouter(include_in_schema=False)
+
+ATTACHMENT_LABELS_ZH = {
+    AttachmentKind.PHOTO.value: "一寸近期免冠照片",
+    AttachmentKind.CERTIFICATE.value: "职业资格证书",
+    AttachmentKind.AWARD.value: "获奖情况证明",
+    AttachmentKind.ACHIEVEMENT.value: "主要技术成果展示（图片、PPT、视频）",
+    AttachmentKind.OTHER.value: "其他材料",
+}
+
+
+def form_context(session: Any, campaign: Any, spec: Any) -> dict[str, Any]:
+    return {
+        "units": stages.list_units(session, campaign.id or 0),
+        "grades": spec.technical_grades,
+        "conditions": spec.priority_conditions,
+        "labels": FIELD_LABELS,
+        "attachment_labels": ATTACHMENT_LABELS_ZH,
+        "deeds_max": spec.rules.deeds_max_chars,
+    }
+
+
+@router.get("/")
+def home(request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
+    windows = stages.calendar(session, campaign)
+    deadline = applicants.deadline_of(session, campaign, spec)
+    return render(request, "home.html", {"campaign": campaign, "windows": windows, "deadline": deadline})
+
+
+def _kind(raw: str) -> NominationKind:
+    try:
+        return NominationKind(raw)
+    except ValueError:
+        raise NotFound(f"no form {raw!r}; forms: unit, self", message_zh="没有这种申报表") from None
+
+
+@router.get("/apply/{kind}")
+def apply_form(kind: str, request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
+    form_kind = _kind(kind)
+    deadline = applicants.deadline_of(session, campaign, spec)
+    return render(request, "apply.html", {**form_context(session, campaign, spec), "kind": form_kind,
+                                           "values": {}, "deadline": deadline})
+
+
+@router.post("/apply/{kind}")
+async def apply_post(kind: str, request: Request, session: SessionDep, campaign: CampaignDep,
+                     spec: SpecDep) -> Response:
+    form_kind = _kind(kind)
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        changes = nomination_changes(form)
+        nomination = applicants.create(session, campaign, spec, changes | {"kind": form_kind})
+    except JingongError as exc:
+        deadline = applicants.deadline_of(session, campaign, spec)
+        return render(request, "apply.html", {
+            **form_context(session, campaign, spec), "kind": form_kind, "values": values,
+            "checked": form.getlist("priority_conditions"), "error": message_zh(exc), "deadline": deadline,
+        }, status_code=status_of(exc))
+    if form.get("action") == "submit":
+        try:
+            applicants.submit(session, nomination)
+        except JingongError as exc:  # refused before writing: the draft is still kept
+            return RedirectResponse(f"/status/{nomination.token}?refused={_quote(message_zh(exc))}", 303)
+        return RedirectResponse(f"/status/{nomination.token}?done=submitted", 303)
+    return RedirectResponse(f"/status/{nomination.token}?done=saved", 303)
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text[:500])
+
+
+def _status_page(request: Request, session: Any, nomination: Any, campaign: Any, spec: Any, *,
+                 error: str | None = None, notice: str | None = None, status_code: int = 200) -> Response:
+    view = applicants.status_view(session, nomination, spec)
+    return render(request, "status.html", {
+        **form_context(session, campaign, spec), **view, "kind": NominationKind(nomination.kind),
+        "error": error or request.query_params.get("refused"), "notice": notice or _notice(request),
+        "objections": objections.of_nomination(session, nomination.id or 0),
+    }, status_code=status_code)
+
+
+def _notice(request: Request) -> str | None:
+    return {"saved": "草稿已保存。请收藏本页链接，以便随时回来继续填写。", "submitted": "申报已提交，谢谢！",
+            "uploaded": "材料已上传。", "withdrawn": "申报已撤回。", "replied": "答复已提交。"}.get(
+        request.query_params.get("done", ""))
+
+
+@router.get("/status/{token}")
+def status_page(token: str, request: Request, session: SessionDep, campaign: CampaignDep,
+                spec: SpecDep) -> Response:
+    nomination = nominations.get_by_token(session, token)
+    return _status_page(request, session, nomination, campaign, spec)
+
+
+@router.post("/status/{token}")
+async def status_post(token: str, request: Request, session: SessionDep, campaign: CampaignDep,
+                      spec: SpecDep) -> Response:
+    nomination = nominations.get_by_token(session, token)
+    form = await request.form()
+    try:
+        applicants.update(session, nomination, spec, nomination_changes(form))
+    except JingongError as exc:
+        session.rollback()
+        session.refresh(nomination)
+        return _status_page(request, session, nomination, campaign, spec, error=message_zh(exc),
+                            status_code=status_of(exc))
+    if form.get("action") == "submit":
+        try:
+            applicants.submit(session, nomination)
+        except JingongError as exc:  # refused before writing: the changes are still saved
+            return _status_page(request, session, nomination, campaign, spec,
+                                error="草稿已保存，但未能提交：" + message_zh(exc), status_code=status_of(exc))
+        return RedirectResponse(f"/status/{token}?done=submitted", 303)
+    return RedirectResponse(f"/status/{token}?done=saved", 303)
+
+
+@router.post("/status/{token}/withdraw")
+async def withdraw_post(token: str, request: Request, session: SessionDep) -> Response:
+    nomination = nominations.get_by_token(session, token)
+    form = await request.form()
+    reason = form.get("reason")
+    applicants.withdraw(session, nomination, reason if isinstance(reason, str) else None)
+    return RedirectResponse(f"/status/{token}?done=withdrawn", 303)
+
+
+@router.post("/status/{token}/objections/{objection_id}/reply")
+async def reply_post(token: str, objection_id: ObjectionId, request: Request, session: SessionDep) -> Response:
+    nomination = nominations.get_by_token(session, token)
+    form = await request.form()
+    text = form.get("reply")
+    objections.reply(session, nomination.id or 0, objection_id, text if isinstance(text, str) else "")
+    return RedirectResponse(f"/status/{token}?done=replied", 303)
+
+
+async def store_upload(request: Request, token: str) -> Attachment:
+    """Stream the upload to disk, check size and content, then record it in one transaction; on
+    any failure nothing stays behind (neither the file nor a row)."""
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    uploads_dir = Path(settings.uploads_dir)
+    with unit_of_work(engine, readonly=True) as session:  # refuse early, before reading the body
+        nomination = nominations.get_by_token(session, token)
+        spec = stages.spec_of(stages.get_campaign_by_id(session, nomination.campaign_id))
+        applicants.ensure_editable(session, nomination, spec)
+    form = await receive_upload(request, tmp_dir=uploads_dir / ".tmp", max_bytes=settings.upload_max_bytes)
+    try:
+        kind = applicants.parse_kind(form.fields.get("kind"))
+        files = [f for f in form.files if f.field == "file"]
+        if len(files) != 1 or files[0].size == 0:
+            raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
+        received = files[0]
+        if kind is AttachmentKind.PHOTO and received.size > settings.photo_max_bytes:
+            raise too_large(settings.photo_max_bytes)
+        sniff(received, PHOTO_TYPES if kind is AttachmentKind.PHOTO else EVIDENCE_TYPES)
+        with unit_of_work(engine) as session:
+            nomination = nominations.get_by_token(session, token)
+            applicants.ensure_editable(session, nomination, spec)
+            key = keep(received, uploads_dir, applicants.upload_folder(nomination))
+            attachment = applicants.add_attachment(session, nomination, kind, received, key)
+        return attachment
+    except BaseException:
+        form.discard()
+        raise
+
+
+@router.post("/status/{token}/attachments")
+async def upload_post(token: str, request: Request) -> Response:
+    await store_upload(request, token)
+    return RedirectResponse(f"/status/{token}?done=uploaded#attachments", 303)
+
+
+@router.get("/status/{token}/attachments/{attachment_id}")
+def attachment_get(token: str, attachment_id: AttachmentId, session: SessionDep, settings: SettingsDep) -> Response:
+    nomination = nominations.get_by_token(session, token)
+    attachment = applicants.get_attachment(session, nomination, attachment_id)
+    path = applicants.attachment_path(settings.uploads_dir, attachment)
+    if not path.exists():
+        raise NotFound(f"attachment {attachment_id}: file missing")
+    return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename)

@@ -1,0 +1,39 @@
+// Countdown to the deadline, the live shortlist counter, "select all", deeds length.
+(function () {
+  "use strict";
+  function fmt(s) {
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+    return "剩余 " + (d ? d + "天" : "") + h + "小时" + m + "分" + sec + "秒";
+  }
+  document.querySelectorAll(".countdown").forEach(function (el) {
+    var left = parseInt(el.dataset.seconds, 10), start = Date.now();
+    function tick() {
+      var s = Math.max(0, left - Math.floor((Date.now() - start) / 1000));
+      el.textContent = s > 0 ? "（" + fmt(s) + "）" : "（已截止）";
+    }
+    tick(); setInterval(tick, 1000);
+  });
+  var counter = document.getElementById("shortlist-count");
+  if (counter) {
+    var min = parseInt(counter.dataset.min, 10), max = parseInt(counter.dataset.max, 10);
+    var hint = document.getElementById("shortlist-hint");
+    var update = function () {
+      var n = document.querySelectorAll(".shortlist-box:checked").length;
+      counter.textContent = n;
+      counter.className = n >= min && n <= max ? "good" : "bad";
+      hint.textContent = n < min ? "（还差" + (min - n) + "名）" : n > max ? "（超出" + (n - max) + "名）" : "（符合要求）";
+    };
+    document.querySelectorAll(".shortlist-box").forEach(function (b) { b.addEventListener("change", update); });
+    update();
+  }
+  document.querySelectorAll(".select-all").forEach(function (all) {
+    all.addEventListener("change", function () {
+      all.closest("form").querySelectorAll("input[name=ids]").forEach(function (b) { b.checked = all.checked; });
+    });
+  });
+  document.querySelectorAll("textarea.counted").forEach(function (t) {
+    var out = t.parentElement.querySelector(".count"), max = parseInt(t.dataset.max, 10);
+    var update = function () { out.textContent = "已输入" + t.value.length + "字（上限" + max + "字）"; };
+    t.addEventListener("input", update); update();
+  });
+})();

@@ -1,0 +1,90 @@
+"""Jinja2 pages in Chinese, autoescaped: every text a user typed is shown as text."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from accounts.service import ROLE_LABELS_ZH
+from core import clock
+from workflow.machine import EVENT_LABELS_ZH, Event
+from workflow.states import STATE_LABELS_ZH, State
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+TRACK_LABELS_ZH = {"main": "津工精匠", "finalist": "津工精匠入围奖"}
+KIND_LABELS_ZH = {"unit": "单位推荐（附件2）", "self": "个人自荐（附件3）"}
+
+
+def beijing_text(value: datetime | None, seconds: bool = False) -> str:
+    """An instant as Beijing wall-clock text, e.g. 2021年5月31日 18:00."""
+    if value is None:
+        return ""
+    local = value.astimezone(BEIJING)
+    fmt = "%H:%M:%S" if seconds else "%H:%M"
+    return f"{local.year}年{local.month}月{local.day}日 {local.strftime(fmt)}"
+
+
+def date_text(value: date | None) -> str:
+    return f"{value.year}年{value.month}月{value.day}日" if value else ""
+
+
+def iso_local(value: datetime | None) -> str:
+    return value.astimezone(BEIJING).isoformat() if value else ""
+
+
+def _state_zh(value: Any) -> str:
+    try:
+        return STATE_LABELS_ZH[State(value)]
+    except ValueError:
+        return str(value)
+
+
+def _event_zh(value: Any) -> str:
+    try:
+        return EVENT_LABELS_ZH[Event(value)]
+    except ValueError:
+        return str(value)
+
+
+def _role_zh(value: Any) -> str:
+    from accounts.models import Role
+
+    try:
+        return ROLE_LABELS_ZH[Role(value)]
+    except ValueError:
+        return str(value)
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+env = templates.env
+env.autoescape = True  # every template, whatever its suffix
+env.filters.update(
+    bj=beijing_text,
+    bjs=lambda v: beijing_text(v, seconds=True),
+    ymd=date_text,
+    iso_local=iso_local,
+    state_zh=_state_zh,
+    event_zh=_event_zh,
+    role_zh=_role_zh,
+    track_zh=lambda v: TRACK_LABELS_ZH.get(v or "", ""),
+    kind_zh=lambda v: KIND_LABELS_ZH.get(str(v), str(v)),
+)
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200) -> HTMLResponse:
+    session = request.scope.get("session") or {}
+    ctx: dict[str, Any] = {"now": clock.now(), "csrf_token": session.get("csrf", "")}
+    ctx.update(context or {})
+    ctx.setdefault("user", getattr(request.state, "user", None))
+    spec = ctx.setdefault("spec", getattr(request.state, "spec", None))
+    ctx.setdefault("office", spec.office if spec is not None else None)
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

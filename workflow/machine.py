@@ -1,0 +1,203 @@
+"""The candidate state machine, as data, defined once.
+
+One module-level ``Machine`` (``model=None``, ``auto_transitions=False``) is shared by every
+nomination. transitions cannot attach to a SQLModel table object (pydantic refuses its helper
+attributes, transitions issue #635), so the service applies the machine to a small plain
+``NominationAdapter`` over the row and removes it after use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from transitions import Machine
+
+from workflow.states import State
+
+
+class Event(StrEnum):
+    SUBMIT = "submit"
+    WITHDRAW = "withdraw"
+    PASS_SCREENING = "pass_screening"
+    REJECT = "reject"
+    SHORTLIST = "shortlist"
+    UNSHORTLIST = "unshortlist"
+    PASS_OVER = "pass_over"
+    RECORD_VOTES = "record_votes"
+    VET = "vet"
+    NOT_SELECT = "not_select"
+    FAIL_VETTING = "fail_vetting"
+    OBJECT = "object"
+    UPHOLD_OBJECTION = "uphold_objection"
+    DISMISS_OBJECTION = "dismiss_objection"
+    PUBLICIZE = "publicize"
+    COMMEND = "commend"
+
+
+S = State
+BEFORE_VETTING = [S.DRAFT, S.SUBMITTED, S.SCREENED, S.SHORTLISTED, S.VOTED]
+
+#: The transition table. ``conditions`` name guard methods of ``NominationAdapter``; each raises
+#: ``GuardFailed`` with the reason, so a refusal always says why.
+TRANSITIONS: list[dict[str, Any]] = [
+    {
+        "trigger": Event.SUBMIT,
+        "source": S.DRAFT,
+        "dest": S.SUBMITTED,
+        "conditions": ["guard_form_complete", "guard_nomination_open", "guard_not_prior_winner"],
+    },
+    {"trigger": Event.WITHDRAW, "source": BEFORE_VETTING, "dest": S.WITHDRAWN},
+    {"trigger": Event.PASS_SCREENING, "source": S.SUBMITTED, "dest": S.SCREENED},
+    {"trigger": Event.REJECT, "source": [S.SUBMITTED, S.SCREENED], "dest": S.REJECTED},
+    {"trigger": Event.SHORTLIST, "source": S.SCREENED, "dest": S.SHORTLISTED,
+     "conditions": ["guard_shortlist_room"]},
+    {"trigger": Event.UNSHORTLIST, "source": S.SHORTLISTED, "dest": S.SCREENED},
+    {"trigger": Event.PASS_OVER, "source": S.SCREENED, "dest": S.NOT_SHORTLISTED},
+    {"trigger": Event.RECORD_VOTES, "source": S.SHORTLISTED, "dest": S.VOTED},
+    {"trigger": Event.VET, "source": S.VOTED, "dest": S.VETTED, "conditions": ["guard_track"]},
+    {"trigger": Event.NOT_SELECT, "source": S.VOTED, "dest": S.NOT_SELECTED},
+    {"trigger": Event.FAIL_VETTING, "source": [S.VOTED, S.VETTED], "dest": S.DISQUALIFIED},
+    {"trigger": Event.OBJECT, "source": S.VETTED, "dest": S.ON_HOLD},
+    {"trigger": Event.UPHOLD_OBJECTION, "source": S.ON_HOLD, "dest": S.DISQUALIFIED},
+    {"trigger": Event.DISMISS_OBJECTION, "source": S.ON_HOLD, "dest": S.VETTED},
+    {"trigger": Event.PUBLICIZE, "source": S.VETTED, "dest": S.PUBLICIZED},
+    {"trigger": Event.COMMEND, "source": S.PUBLICIZED, "dest": S.COMMENDED},
+]
+
+#: Events that must say why (recorded in the log and shown to the applicant).
+REASON_REQUIRED = frozenset(
+    {Event.REJECT, Event.FAIL_VETTING, Event.OBJECT, Event.UPHOLD_OBJECTION,
+     Event.DISMISS_OBJECTION}
+)
+
+EVENT_LABELS_ZH: dict[Event, str] = {
+    Event.SUBMIT: "提交申报",
+    Event.WITHDRAW: "撤回申报",
+    Event.PASS_SCREENING: "通过资格审核",
+    Event.REJECT: "未通过资格审核",
+    Event.SHORTLIST: "确定为初步候选人",
+    Event.UNSHORTLIST: "移出初步候选人名单",
+    Event.PASS_OVER: "未入选初步候选人",
+    Event.RECORD_VOTES: "投票评选结束",
+    Event.VET: "确定为正式候选人",
+    Event.NOT_SELECT: "未入选正式候选人",
+    Event.FAIL_VETTING: "取消资格",
+    Event.OBJECT: "收到异议",
+    Event.UPHOLD_OBJECTION: "异议成立",
+    Event.DISMISS_OBJECTION: "异议不成立",
+    Event.PUBLICIZE: "公示无异议",
+    Event.COMMEND: "命名表彰",
+}
+
+
+@dataclass
+class NominationAdapter:
+    """What the machine sees of a nomination: its state and the guards that judge it.
+
+    ``guards`` maps a condition name to a callable; the service fills it with the real checks
+    (they need the database, the calendar and the clock), tests may fill it with others.
+    """
+
+    state: State
+    guards: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def _guard(self, name: str) -> bool:
+        check = self.guards.get(name)
+        return True if check is None else check()
+
+    def guard_form_complete(self) -> bool:
+        return self._guard("guard_form_complete")
+
+    def guard_nomination_open(self) -> bool:
+        return self._guard("guard_nomination_open")
+
+    def guard_not_prior_winner(self) -> bool:
+        return self._guard("guard_not_prior_winner")
+
+    def guard_shortlist_room(self) -> bool:
+        return self._guard("guard_shortlist_room")
+
+    def guard_track(self) -> bool:
+        return self._guard("guard_track")
+
+
+MACHINE = Machine(
+    model=None,
+    states=State,
+    transitions=TRANSITIONS,
+    initial=None,
+    auto_transitions=False,
+    ignore_invalid_triggers=False,
+)
+
+
+def allowed_events(state: State) -> list[Event]:
+    """The events the diagram allows from ``state`` (before any guard)."""
+    return [Event(t) for t in MACHINE.get_triggers(state.name)]
+
+
+def destination(event: Event, state: State) -> State | None:
+    """Where ``event`` takes a nomination in ``state``, or None if the diagram forbids it."""
+    ev = MACHINE.events.get(event.value)
+    if ev is None or state.name not in ev.transitions:
+        return None
+    return State[str(ev.transitions[state.name][0].dest)]
+
+
+def destinations_of(event: Event) -> set[State]:
+    ev = MACHINE.events[event.value]
+    return {State[str(t.dest)] for ts in ev.transitions.values() for t in ts}
+
+
+def edges() -> list[tuple[State, Event, State]]:
+    """Every (source, event, destination) of the diagram, read from the machine itself."""
+    out: list[tuple[State, Event, State]] = []
+    for name, ev in MACHINE.events.items():
+        for source, transitions in ev.transitions.items():
+            for t in transitions:
+                out.append((State[source], Event(name), State[str(t.dest)]))
+    order = list(State)
+    return sorted(out, key=lambda e: (order.index(e[0]), order.index(e[2]), e[1].value))
+
+
+def to_mermaid() -> str:
+    lines = ["stateDiagram-v2", f"    [*] --> {State.DRAFT.value}"]
+    for source, event, dest in edges():
+        lines.append(f"    {source.value} --> {dest.value}: {event.value}")
+    from workflow.states import FINAL_STATES
+
+    for state in State:
+        if state in FINAL_STATES:
+            lines.append(f"    {state.value} --> [*]")
+    return "\n".join(lines)
+
+
+_local = threading.local()
+
+
+def run(adapter: NominationAdapter, event: Event) -> State:
+    """Fire ``event`` on ``adapter``'s state through the shared machine; returns the new state.
+
+    Adding a model to a machine decorates it with every trigger, which costs more than the
+    transition itself; so each thread keeps one carrier model on the machine for good (no model
+    is ever left behind per nomination) and loads the adapter's state and guards into it."""
+    carrier: NominationAdapter | None = getattr(_local, "carrier", None)
+    if carrier is None:
+        carrier = _local.carrier = NominationAdapter(state=State.DRAFT)
+        MACHINE.add_model(carrier, initial=State.DRAFT)
+    MACHINE.set_state(adapter.state, carrier)
+    carrier.guards = adapter.guards
+    try:
+        fired = MACHINE.events[event.value].trigger(carrier)
+    finally:
+        carrier.guards = {}
+    if not fired:  # a condition returned False without raising
+        from core.errors import GuardFailed
+
+        raise GuardFailed(f"{event.value} refused by a guard")
+    adapter.state = State(carrier.state)
+    return adapter.state
