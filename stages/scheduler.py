@@ -52,13 +52,14 @@ class SchedulerHandle:
     scheduler: BackgroundScheduler
     leadership: Leadership
     _lock: threading.Lock
+    _stopping: bool = False
 
     def run_tick(self) -> list[jobs.StepResult]:
         """The one job: if leading, apply what is due, release due mail, and re-arm the timers."""
         if not self._lock.acquire(blocking=False):
             return []
         try:
-            if not self.leadership.ensure():
+            if self._stopping or not self.leadership.ensure():
                 return []
             results = jobs.tick(self.engine)
             for r in results:
@@ -75,6 +76,8 @@ class SchedulerHandle:
 
     def rearm(self) -> None:
         """One date job per upcoming instant, rebuilt from the database."""
+        if self._stopping:
+            return
         for job in self.scheduler.get_jobs():
             if job.id.startswith("due:"):
                 job.remove()
@@ -104,9 +107,14 @@ class SchedulerHandle:
     def running(self) -> bool:
         return bool(self.scheduler.running)
 
-    def shutdown(self, timeout: float | None = None) -> None:
+    def shutdown(self, timeout: float | None = 30.0) -> None:
+        """Stop firing, let a running tick finish (APScheduler's own ``wait=True`` would deadlock
+        with a tick that is re-arming its timers), then give up the leadership."""
+        self._stopping = True
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+            self.scheduler.shutdown(wait=False)
+        if self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            self._lock.release()
         self.leadership.release()
 
 
@@ -120,8 +128,8 @@ def start_scheduler(engine: Engine, *, safety_interval: float | None = None) -> 
     with unit_of_work(engine) as session:
         for campaign in session.exec(select(Campaign)):
             stages.rebuild_steps(session, campaign)
-    scheduler.add_job(handle.run_tick, IntervalTrigger(seconds=interval), id="safety-net",
-                      next_run_time=datetime.now(UTC))
+    handle.run_tick()  # catch up before anything else runs, in calendar order
+    scheduler.add_job(handle.run_tick, IntervalTrigger(seconds=interval), id="safety-net")
     # a window moved in this process: run the tick now (a stage closed by hand is due at once)
     stages.on_calendar_changed(lambda: scheduler.add_job(handle.run_tick, id="kick", replace_existing=True))
     scheduler.start()

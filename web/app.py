@@ -18,6 +18,7 @@ from accounts import service as accounts
 from config.settings import Settings, get_settings
 from core.bootstrap import bootstrap
 from notifications.sender import start_sender
+from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from web import errors, security
 
@@ -32,13 +33,8 @@ def _start_background(app: FastAPI, engine: Engine) -> list[Any]:
     app.state.scheduler = None
     app.state.sender = None
     if settings.scheduler_enabled:
-        try:
-            from stages.scheduler import start_scheduler  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            log.warning("stages.scheduler is not available: stages open and close only by hand")
-        else:
-            app.state.scheduler = start_scheduler(engine)
-            handles.append(app.state.scheduler)
+        app.state.scheduler = start_scheduler(engine)
+        handles.append(app.state.scheduler)
     app.state.sender = start_sender(engine)
     handles.append(app.state.sender)
     return handles

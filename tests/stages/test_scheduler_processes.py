@@ -20,7 +20,7 @@ from core.clock import OffsetClock, use_clock
 from notifications.models import OutboxMail
 from stages import service as stages
 from stages.models import ScheduledStep
-from storage.db import make_engine, unit_of_work
+from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.factories import create_draft
 
