@@ -51,6 +51,7 @@ ACTS: dict[str, frozenset[Role]] = {
     "users": frozenset({Role.OFFICE_ADMIN}),
     "exports": frozenset(Role),
     "audit": frozenset(Role),
+    "votes": frozenset({Role.OFFICE_ADMIN}),  # invalidate a vote
 }
 
 

@@ -16,6 +16,7 @@ from cli.serve import serve, users_app
 from cli.simulate import simulate_cmd
 from cli.stages import app as stages_app
 from cli.stages import extension_cmd, scheduler_cmd, tick_cmd
+from cli.votes import app as votes_app
 from config.campaign import StageName, Track, load_campaign
 from config.settings import get_settings
 from core.bootstrap import bootstrap
@@ -42,6 +43,7 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(users_app, name="users")
 app.command("serve")(serve)
 app.add_typer(stages_app, name="stages")
+app.add_typer(votes_app, name="votes")
 app.command("tick")(tick_cmd)
 app.command("scheduler")(scheduler_cmd)
 app.command("extension")(extension_cmd)

@@ -117,6 +117,11 @@ class VotingRules(_Strict):
     votes_per_candidate_per_day: int = Field(default=1, ge=1)
     candidates_per_voter_per_day: int = Field(default=25, ge=1)
     show_counts_publicly: bool = False
+    #: flag (never drop) more votes than this from one address / one network within a minute
+    flag_votes_per_address_minute: int = Field(default=60, ge=1)
+    flag_votes_per_network_minute: int = Field(default=200, ge=1)
+    #: flag more new voters than this within a minute
+    flag_new_voters_per_minute: int = Field(default=60, ge=1)
 
 
 class CampaignSpec(_Strict):

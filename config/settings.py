@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
 
     # Scheduler
+    # Voting. Rate limits are per app instance; 0 turns one off.
+    vote_rate_per_address_minute: int = Field(default=120, ge=0, validation_alias="VOTE_RATE_PER_ADDRESS_MINUTE")
+    vote_rate_per_voter_minute: int = Field(default=30, ge=0, validation_alias="VOTE_RATE_PER_VOTER_MINUTE")
+    vote_code_ttl_seconds: int = Field(default=600, ge=30, validation_alias="VOTE_CODE_TTL_SECONDS")
+    #: seconds between two codes to one address
+    vote_code_interval_seconds: int = Field(default=60, ge=0, validation_alias="VOTE_CODE_INTERVAL_SECONDS")
+    #: "console" (prints and appends to data_dir/sms.log) or "package.module:factory" for a provider
+    sms_gateway: str = Field(default="console", validation_alias="SMS_GATEWAY")
+    #: how long a voter stays signed in after verifying
+    voter_session_seconds: int = Field(default=7 * 86400, ge=60, validation_alias="VOTER_SESSION_SECONDS")
+
     scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
     scheduler_safety_interval_seconds: int = Field(default=30, validation_alias="SCHEDULER_SAFETY_INTERVAL")
 

@@ -23,4 +23,8 @@ def _installers() -> list[Callable[[], None]]:
     from notifications.service import install as install_notifications
 
     installers.append(install_notifications)
+    # voting: freeze the tally inside the voting close step
+    from voting.service import install as install_voting
+
+    installers.append(install_voting)
     return installers

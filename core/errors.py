@@ -43,5 +43,21 @@ class ConcurrentChange(JingongError):
     """Somebody else changed the nomination first (optimistic version check lost)."""
 
 
+class NotAuthenticated(JingongError):
+    """The caller has not proved who they are (a voter without a valid token)."""
+
+
+class Conflict(JingongError):
+    """The request repeats something that may happen only once (a second vote the same day)."""
+
+
 class ConfigError(JingongError):
     """The campaign file or the settings are wrong."""
+
+
+class RateLimited(JingongError):
+    """Too many requests (or a locked identity): try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, message_zh: str | None = None) -> None:
+        super().__init__(message, message_zh=message_zh)
+        self.retry_after = max(1, retry_after)

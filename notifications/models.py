@@ -51,6 +51,7 @@ class MailTemplate(StrEnum):
     VOTING_OPEN = "voting_open"
     OBJECTION_RECEIVED = "objection_received"  # to the office
     COMMITTEE_ALERT = "committee_alert"  # to the office
+    VOTE_CODE = "vote_code"  # a voter's one-time code (voting)
     TEST = "test"  # `jingong mail test`
 
 

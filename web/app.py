@@ -27,7 +27,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def _start_background(app: FastAPI, engine: Engine) -> list[Any]:
-    """The scheduler and the mail sender, where their packages provide them."""
+    """The scheduler and the mail sender."""
     handles: list[Any] = []
     settings: Settings = app.state.settings
     app.state.scheduler = None
@@ -95,17 +95,12 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from web import api, committee, exports, portal, public
+    from web import api, committee, exports, portal, public, votes
 
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(committee.router)
     app.include_router(public.router)
     app.include_router(exports.router)
-    try:
-        from voting.routes import router as voting_router  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.info("voting.routes is not available: no voting pages")
-    else:
-        app.include_router(voting_router)
+    app.include_router(votes.router)
     return app

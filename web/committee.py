@@ -21,6 +21,7 @@ from nominations.models import Nomination
 from notifications import service as mail
 from stages import service as stages
 from stages.models import Campaign, NominatingUnit
+from voting import service as voting
 from web import acts, applicants, objections, security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
 from web.errors import message_zh
@@ -300,20 +301,9 @@ async def shortlist_post(request: Request, user: CurrentUser, session: SessionDe
     return _flash("/committee/shortlist", f"初步候选人名单已保存：新增{len(add)}名，移出{len(remove)}名")
 
 
-def _tally(session: Session, campaign: Campaign, n: Nomination) -> Any:
-    """Vote count of a candidate, where the voting package provides one."""
-    try:
-        from voting import service as voting  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    for name in ("tally_of", "votes_for"):
-        fn = getattr(voting, name, None)
-        if fn is not None:
-            try:
-                return fn(session, n.id)
-            except Exception:  # noqa: BLE001 - a tally is informative here
-                return None
-    return None
+def _tally(session: Session, campaign: Campaign, n: Nomination) -> int | None:
+    """The candidate's votes: the frozen tally after the voting close, the live count before."""
+    return voting.tally_of(session, campaign, n)
 
 
 def _notes(session: Session, nomination_id: int) -> list[TransitionRecord]:

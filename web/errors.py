@@ -10,11 +10,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from core.errors import (
     ConcurrentChange,
+    Conflict,
     DeadlinePassed,
     GuardFailed,
     InvalidTransition,
     JingongError,
+    NotAuthenticated,
     NotFound,
+    RateLimited,
     ValidationFailed,
 )
 from web.deps import CsrfFailed, Forbidden, LoginRequired
@@ -33,7 +36,11 @@ FALLBACK_ZH: dict[type[JingongError], str] = {
 def status_of(exc: JingongError) -> int:
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, InvalidTransition | ConcurrentChange):
+    if isinstance(exc, RateLimited):
+        return 429
+    if isinstance(exc, NotAuthenticated):
+        return 401
+    if isinstance(exc, InvalidTransition | ConcurrentChange | Conflict):
         return 409
     if isinstance(exc, GuardFailed | ValidationFailed):  # DeadlinePassed is a GuardFailed
         return 422
@@ -65,7 +72,10 @@ def error_response(request: Request, status: int, detail: str, detail_zh: str) -
 def install(app: FastAPI) -> None:
     @app.exception_handler(JingongError)
     async def _domain(request: Request, exc: JingongError) -> Response:
-        return error_response(request, status_of(exc), str(exc), message_zh(exc))
+        response = error_response(request, status_of(exc), str(exc), message_zh(exc))
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(UploadRejected)
     async def _upload(request: Request, exc: UploadRejected) -> Response:

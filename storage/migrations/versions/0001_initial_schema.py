@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 03:07:35.757955
+Create Date: 2026-11-24 15:33:01.446848
 """
 
 from collections.abc import Sequence
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -156,6 +157,49 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_stage_campaign_id"), ["campaign_id"], unique=False)
 
     op.create_table(
+        "vote_flag",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("minute", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("threshold", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "kind", "key", "minute"),
+    )
+    with op.batch_alter_table("vote_flag", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vote_flag_campaign_id"), ["campaign_id"], unique=False)
+
+    op.create_table(
+        "voter_identity",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("identity_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_minute", sa.Integer(), nullable=False),
+        sa.Column("created_net_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "identity_hash"),
+    )
+    with op.batch_alter_table("voter_identity", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_voter_identity_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_voter_identity_created_minute"), ["created_minute"], unique=False)
+
+    op.create_table(
         "nomination",
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("unit_id", sa.Integer(), nullable=True),
@@ -231,6 +275,34 @@ def upgrade() -> None:
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_user_username"), ["username"], unique=True)
 
+    op.create_table(
+        "vote_code",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["identity_id"],
+            ["voter_identity.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("vote_code", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vote_code_identity_id"), ["identity_id"], unique=False)
+
+    op.create_table(
+        "voter_day",
+        sa.Column("voter_id", sa.Integer(), nullable=False),
+        sa.Column("day", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("candidates", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["voter_id"],
+            ["voter_identity.id"],
+        ),
+        sa.PrimaryKeyConstraint("voter_id", "day"),
+    )
     op.create_table(
         "attachment",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -352,11 +424,100 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_transition_log_campaign_id"), ["campaign_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_transition_log_nomination_id"), ["nomination_id"], unique=False)
 
+    op.create_table(
+        "vote",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("nomination_id", sa.Integer(), nullable=False),
+        sa.Column("voter_id", sa.Integer(), nullable=False),
+        sa.Column("day", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("cast_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("minute", sa.Integer(), nullable=False),
+        sa.Column("ip_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("net_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("valid", sa.Boolean(), nullable=False),
+        sa.Column("invalidated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("invalidated_by", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("invalid_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["nomination_id"],
+            ["nomination.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["voter_id"],
+            ["voter_identity.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("nomination_id", "voter_id", "day", "slot"),
+    )
+    with op.batch_alter_table("vote", schema=None) as batch_op:
+        batch_op.create_index("ix_vote_campaign_minute", ["campaign_id", "minute"], unique=False)
+        batch_op.create_index(batch_op.f("ix_vote_nomination_id"), ["nomination_id"], unique=False)
+        batch_op.create_index("ix_vote_voter_day", ["voter_id", "day"], unique=False)
+
+    op.create_table(
+        "vote_counter",
+        sa.Column("nomination_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("votes", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["nomination_id"],
+            ["nomination.id"],
+        ),
+        sa.PrimaryKeyConstraint("nomination_id"),
+    )
+    with op.batch_alter_table("vote_counter", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vote_counter_campaign_id"), ["campaign_id"], unique=False)
+
+    op.create_table(
+        "vote_tally",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("nomination_id", sa.Integer(), nullable=False),
+        sa.Column("votes", sa.Integer(), nullable=False),
+        sa.Column("frozen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["nomination_id"],
+            ["nomination.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "nomination_id"),
+    )
+    with op.batch_alter_table("vote_tally", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vote_tally_campaign_id"), ["campaign_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("vote_tally", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vote_tally_campaign_id"))
+
+    op.drop_table("vote_tally")
+    with op.batch_alter_table("vote_counter", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vote_counter_campaign_id"))
+
+    op.drop_table("vote_counter")
+    with op.batch_alter_table("vote", schema=None) as batch_op:
+        batch_op.drop_index("ix_vote_voter_day")
+        batch_op.drop_index(batch_op.f("ix_vote_nomination_id"))
+        batch_op.drop_index("ix_vote_campaign_minute")
+
+    op.drop_table("vote")
     with op.batch_alter_table("transition_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_transition_log_nomination_id"))
         batch_op.drop_index(batch_op.f("ix_transition_log_campaign_id"))
@@ -379,6 +540,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_attachment_nomination_id"))
 
     op.drop_table("attachment")
+    op.drop_table("voter_day")
+    with op.batch_alter_table("vote_code", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vote_code_identity_id"))
+
+    op.drop_table("vote_code")
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_username"))
 
@@ -388,6 +554,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_nomination_campaign_state")
 
     op.drop_table("nomination")
+    with op.batch_alter_table("voter_identity", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_voter_identity_created_minute"))
+        batch_op.drop_index(batch_op.f("ix_voter_identity_campaign_id"))
+
+    op.drop_table("voter_identity")
+    with op.batch_alter_table("vote_flag", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vote_flag_campaign_id"))
+
+    op.drop_table("vote_flag")
     with op.batch_alter_table("stage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stage_campaign_id"))
 

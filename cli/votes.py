@@ -1,0 +1,74 @@
+"""`jingong votes`: the tally, its verification against the vote rows, invalidation, flags."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cli.common import cli_actor, console, engine, err_console
+from nominations import service as nominations
+from stages import service as stages
+from storage.db import unit_of_work
+from voting import service as voting
+
+app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_args_is_help=True)
+
+
+@app.command("tally")
+def tally_cmd() -> None:
+    """The tally per candidate (frozen after the voting close, live before)."""
+    with unit_of_work(engine(), readonly=True) as session:
+        campaign = stages.get_campaign(session)
+        cid = campaign.id or 0
+        counts = voting.tally(session, cid)
+        names = {n.id: n.name for n in nominations.list_nominations(session, cid)}
+        table = Table(title="frozen tally" if voting.frozen(session, cid) is not None else "live tally")
+        for column in ("rank", "nomination", "name", "votes"):
+            table.add_column(column)
+        for rank, (n, votes) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), 1):
+            table.add_row(str(rank), str(n), names.get(n) or "", str(votes))
+    console.print(table)
+
+
+@app.command("verify")
+def verify_cmd() -> None:
+    """Recount every candidate from the vote rows and compare with the live counters.
+    Exits 1 when any counter differs."""
+    with unit_of_work(engine(), readonly=True) as session:
+        campaign = stages.get_campaign(session)
+        cid = campaign.id or 0
+        mismatches = voting.verify(session, cid)
+        total = sum(voting.recount(session, cid).values())
+    if not mismatches:
+        console.print(f"ok: every counter matches the vote rows ({total} valid vote(s))")
+        return
+    for m in mismatches:
+        err_console.print(f"MISMATCH nomination {m.nomination_id}: counter {m.counter}, rows {m.rows}", markup=False)
+    err_console.print(f"error: {len(mismatches)} counter(s) differ from the vote rows; the rows are the truth "
+                      "(investigate who changed vote_counter)", markup=False)
+    raise typer.Exit(1)
+
+
+@app.command("invalidate")
+def invalidate_cmd(vote_id: int, reason: str = typer.Option(..., "--reason", help="why (audited)"),
+                   as_: str = typer.Option(None, "--as", help="who acts (default: login name)")) -> None:
+    """Invalidate one vote (the row stays, marked invalid, with the reason in the audit trail)."""
+    with unit_of_work(engine()) as session:
+        vote = voting.invalidate(session, vote_id, actor=cli_actor(as_), reason=reason)
+    console.print(f"vote {vote.id} invalidated: {vote.invalid_reason}")
+
+
+@app.command("flags")
+def flags_cmd() -> None:
+    """Scan for suspicious patterns (bursts from one address or network, many new voters) and list them."""
+    with unit_of_work(engine()) as session:
+        campaign = stages.get_campaign(session)
+        new = voting.scan_flags(session, campaign.id or 0)
+        flags = voting.list_flags(session, campaign.id or 0)
+        table = Table(title=f"{len(flags)} flag(s), {new} new")
+        for column in ("minute (local)", "kind", "source (hashed)", "count", "threshold"):
+            table.add_column(column)
+        for f in flags:
+            table.add_row(f"{voting.minute_local(f.minute, campaign.timezone):%Y-%m-%d %H:%M}", f.kind, f.key[:12],
+                          str(f.count), str(f.threshold))
+    console.print(table)

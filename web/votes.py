@@ -1,0 +1,261 @@
+"""Public voting over HTTP: the voting page (verify, then vote), the JSON API, and the committee's
+tally, flags and invalidation. Every rule lives in ``voting.service``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Cookie, Depends, Header, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from accounts import service as accounts
+from accounts.models import Role, User
+from config.campaign import StageName
+from core import clock
+from core.errors import JingongError
+from nominations import service as nominations
+from stages import service as stages
+from storage.db import unit_of_work
+from voting import service as voting
+from voting.models import FlagKind
+from web import acts, public
+from web.deps import CampaignDep, CsrfChecked, CurrentUser, EngineDep, SessionDep, SettingsDep, require
+from web.errors import message_zh, status_of
+from web.schemas import Id, Str32, Str254, Str2000
+from web.templating import render
+
+router = APIRouter()
+COOKIE = "jingong_voter"
+FLAG_LABELS_ZH = {FlagKind.IP_BURST: "同一网络地址短时集中投票", FlagKind.NETWORK_BURST: "同一网段短时集中投票",
+                  FlagKind.FRESH_IDENTITIES: "短时间内大量新投票人"}
+
+
+class CodeRequest(BaseModel):
+    kind: Literal["email", "phone"]
+    address: Str254
+
+
+class CodeConfirm(CodeRequest):
+    code: Str32
+
+
+class VoteRequest(BaseModel):
+    nomination_id: Id
+
+
+class InvalidateRequest(BaseModel):
+    reason: Str2000 = Field(min_length=1)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def campaign_id_of(request: Request, engine: Engine) -> int:
+    """The campaign's id, looked up once per app (the hot vote path opens no extra transaction)."""
+    cached = getattr(request.app.state, "campaign_id", None)
+    if cached is None:
+        with unit_of_work(engine, readonly=True) as session:
+            cached = request.app.state.campaign_id = stages.get_campaign(session).id or 0
+    return int(cached)
+
+
+def _token(authorization: str | None, cookie: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return cookie
+
+
+def _set_cookie(response: Response, token: str, max_age: int, secure: bool) -> None:
+    # SameSite=Lax: another site cannot make a visitor's browser vote
+    response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+
+@router.post("/api/votes/code", status_code=202, tags=["voting"])
+def api_request_code(body: CodeRequest, request: Request, engine: EngineDep) -> dict[str, Any]:
+    """Send a one-time code to an email address or a mainland mobile number."""
+    sent = voting.request_code(engine, campaign_id_of(request, engine), body.kind, body.address, client_ip(request),
+                               request.app.state.settings)
+    return {"sent_to": sent.masked, "expires_at": sent.expires_at.isoformat()}
+
+
+@router.post("/api/votes/verify", tags=["voting"])
+def api_verify(body: CodeConfirm, request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Check the code; answers a voter token (also set as a cookie) for ``POST /api/votes``."""
+    token = voting.confirm_code(engine, campaign_id_of(request, engine), body.kind, body.address, body.code,
+                                client_ip(request), settings)
+    response = JSONResponse({"token": token, "expires_in": settings.voter_session_seconds})
+    _set_cookie(response, token, settings.voter_session_seconds, request.url.scheme == "https")
+    return response
+
+
+@router.post("/api/votes", status_code=201, tags=["voting"])
+def api_vote(body: VoteRequest, request: Request, engine: EngineDep,
+             authorization: Annotated[str | None, Header()] = None,
+             jingong_voter: Annotated[str | None, Cookie()] = None) -> dict[str, Any]:
+    """One vote for a shortlisted candidate, by a verified voter (``Authorization: Bearer TOKEN``)."""
+    cid = campaign_id_of(request, engine)
+    settings = request.app.state.settings
+    voter = voting.voter_of_token(_token(authorization, jingong_voter), cid, settings)
+    receipt = voting.cast_vote(engine, cid, body.nomination_id, voter, client_ip(request), settings)
+    return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
+            "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes}
+
+
+@router.get("/api/votes/tally", tags=["voting"])
+def api_tally(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> dict[str, Any]:
+    """The live tally (or the frozen one after the close), with the counters checked against the rows."""
+    cid = campaign.id or 0
+    counts = voting.tally(session, cid)
+    names = {n.id: n.name for n in nominations.list_nominations(session, cid) if n.id in counts}
+    return {"frozen": voting.frozen(session, cid) is not None,
+            "tally": [{"nomination_id": n, "name": names.get(n), "votes": v}
+                      for n, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "counter_mismatches": [m.__dict__ for m in voting.verify(session, cid)]}
+
+
+@router.get("/api/votes/flags", tags=["voting"])
+def api_flags(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> list[dict[str, Any]]:
+    cid = campaign.id or 0
+    voting.scan_flags(session, cid)
+    return [{"id": f.id, "kind": f.kind, "key": f.key, "minute": voting.minute_local(f.minute, campaign.timezone)
+             .isoformat(), "count": f.count, "threshold": f.threshold} for f in voting.list_flags(session, cid)]
+
+
+@router.post("/api/votes/{vote_id}/invalidate", tags=["voting"],
+             dependencies=[CsrfChecked])
+def api_invalidate(vote_id: Id, body: InvalidateRequest, session: SessionDep,
+                   user: Annotated[User, Depends(require("votes"))]) -> dict[str, Any]:
+    vote = voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=body.reason)
+    return {"vote_id": vote.id, "valid": vote.valid, "reason": vote.invalid_reason}
+
+
+# --- the public voting page --------------------------------------------------------------------
+
+
+def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | None, error: str | None = None,
+               pending: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    stage = stages.get_stage(session, campaign.id or 0, StageName.VOTING)
+    rules = stages.spec_of(campaign).voting
+    rows = [c for c in public.deeds_rows(session, campaign) if c.id in voting.candidates(session, campaign.id or 0)]
+    counts = voting.tally(session, campaign.id or 0) if rules.show_counts_publicly else None
+    return render(request, "public/vote.html", {
+        "campaign": campaign, "stage": stage, "open": stage.opens_at <= clock.now() < stage.closes_at,
+        "candidates": rows, "voter": voter, "error": error, "pending": pending, "counts": counts, "rules": rules,
+        "msg": request.query_params.get("msg"),
+    }, status_code=status_code)
+
+
+def _voter_or_none(request: Request, token: str | None, campaign_id: int) -> int | None:
+    try:
+        return voting.voter_of_token(token, campaign_id, request.app.state.settings)
+    except JingongError:
+        return None
+
+
+@router.get("/vote", include_in_schema=False)
+def vote_page(request: Request, session: SessionDep, campaign: CampaignDep,
+              jingong_voter: Annotated[str | None, Cookie()] = None) -> Response:
+    return _vote_page(request, session, campaign, voter=_voter_or_none(request, jingong_voter, campaign.id or 0))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/vote/code", include_in_schema=False)
+async def vote_code(request: Request, engine: EngineDep) -> Response:
+    form = await _form(request)
+    pending = {"kind": form.get("kind", "email"), "address": form.get("address", "")[:254]}
+    try:
+        sent = voting.request_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
+                                   client_ip(request), request.app.state.settings)
+    except JingongError as exc:
+        return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
+                           pending=pending if "RateLimited" in type(exc).__name__ else None)
+    pending["sent_to"] = sent.masked
+    return _page_after(request, engine, pending=pending)
+
+
+@router.post("/vote/verify", include_in_schema=False)
+async def vote_verify(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    form = await _form(request)
+    pending = {"kind": form.get("kind", "email"), "address": form.get("address", "")[:254], "sent_to": ""}
+    try:
+        token = voting.confirm_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
+                                    form.get("code", "")[:32], client_ip(request), settings)
+    except JingongError as exc:
+        return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
+                           pending=pending)
+    response = RedirectResponse(f"/vote?msg={quote('验证成功，请为您支持的候选人投票')}", status_code=303)
+    _set_cookie(response, token, settings.voter_session_seconds, request.url.scheme == "https")
+    return response
+
+
+@router.post("/vote/{nomination_id}", include_in_schema=False)
+def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
+              jingong_voter: Annotated[str | None, Cookie()] = None) -> Response:
+    cid = campaign_id_of(request, engine)
+    try:
+        settings = request.app.state.settings
+        voter = voting.voter_of_token(jingong_voter, cid, settings)
+        receipt = voting.cast_vote(engine, cid, nomination_id, voter, client_ip(request), settings)
+    except JingongError as exc:
+        return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc)
+    msg = f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票"
+    return RedirectResponse(f"/vote?msg={quote(msg)}#c{nomination_id}", status_code=303)
+
+
+def _page_after(request: Request, engine: Engine, *, error: str | None = None, status_code: int = 200,
+                exc: JingongError | None = None, pending: dict[str, str] | None = None) -> Response:
+    with unit_of_work(engine, readonly=True) as session:
+        campaign = stages.get_campaign(session)
+        voter = _voter_or_none(request, request.cookies.get(COOKIE), campaign.id or 0)
+        response = _vote_page(request, session, campaign, voter=voter, error=error, pending=pending,
+                              status_code=status_code)
+    retry = getattr(exc, "retry_after", None)
+    if retry:
+        response.headers["Retry-After"] = str(retry)
+    return response
+
+
+# --- the committee's view ----------------------------------------------------------------------
+
+
+@router.get("/committee/votes", include_in_schema=False)
+def committee_votes(request: Request, session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> Response:
+    cid = campaign.id or 0
+    voting.scan_flags(session, cid)
+    counts = voting.tally(session, cid)
+    rows = nominations.list_nominations(session, cid)
+    names = {n.id: n for n in rows}
+    tally_rows = [(names.get(n), v) for n, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    wanted = request.query_params.get("nomination") or ""
+    recent = voting.list_votes(session, cid, nomination_id=int(wanted) if wanted.isdigit() else None, limit=100)
+    return render(request, "committee/votes.html", {
+        "campaign": campaign, "tally": tally_rows, "frozen": voting.frozen(session, cid) is not None,
+        "mismatches": voting.verify(session, cid), "flags": voting.list_flags(session, cid),
+        "flag_labels": FLAG_LABELS_ZH, "recent": recent, "names": names,
+        "minute_local": lambda m: voting.minute_local(m, campaign.timezone),
+        "may_invalidate": accounts.may(Role(user.role), "votes"), "msg": request.query_params.get("msg"),
+    })
+
+
+@router.post("/committee/votes/{vote_id}/invalidate", include_in_schema=False,
+             dependencies=[CsrfChecked])
+async def committee_invalidate(vote_id: Id, request: Request, engine: EngineDep,
+                               user: Annotated[User, Depends(require("votes"))]) -> Response:
+    form = await _form(request)
+    try:
+        with unit_of_work(engine) as session:
+            voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
+    except JingongError as exc:
+        return RedirectResponse(f"/committee/votes?msg={quote(message_zh(exc))}", status_code=303)
+    return RedirectResponse(f"/committee/votes?msg={quote(f'第{vote_id}号票已作废')}", status_code=303)
