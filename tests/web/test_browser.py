@@ -8,6 +8,7 @@ in the deeds shown as text.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,4 +108,20 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         assert "13812345678" not in page.content() and "1972" not in page.content()
         width = person.locator("img").evaluate("img => img.complete ? img.naturalWidth : 0")
         assert width == 40
+        # a voter verifies a phone number (the console SMS gateway writes data/sms.log) and votes
+        page.click("text=前往投票")
+        page.wait_for_url("**/vote")
+        page.select_option("select[name=kind]", "phone")
+        page.fill("input[name=address]", "13900001111")
+        page.click("text=获取验证码")
+        assert "验证码已发送至 139****1111" in page.content()
+        code = re.findall(r"验证码(\d{6})", (server.data_dir / "sms.log").read_text(encoding="utf-8"))[-1]
+        page.fill("input[name=code]", code)
+        page.click("form[action=\"/vote/verify\"] button")
+        page.wait_for_url("**/vote?msg=**")
+        page.click("button[aria-label=为周匠人投票]")
+        page.wait_for_url("**/vote?msg=**")
+        assert "投票成功" in page.text_content("[role=status]")
+        page.click("button[aria-label=为周匠人投票]")
+        assert "已为该候选人投过一票" in page.text_content("[role=alert]")
         page.close()

@@ -3,7 +3,6 @@ outside the window, 429 with Retry-After), the committee's tally and invalidatio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
