@@ -18,6 +18,7 @@ users_app = typer.Typer(help="Committee accounts (office admin, reviewer, vettin
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    access_log: bool = typer.Option(True, help="log every request (turn off under heavy load)"),
 ) -> None:
     """Run the web service (portal, dashboard, public pages, API) with the scheduler and the
     mail sender. Run `jingong init` first."""
@@ -29,7 +30,7 @@ def serve(
     settings = get_settings()
     app = create_app(engine(), settings)
     console.print(f"jingong on http://{host}:{port}  (API docs: /docs; data: {settings.data_dir})")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, access_log=access_log)
 
 
 @users_app.command("add")

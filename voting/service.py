@@ -96,6 +96,14 @@ def keyed_hash(value: str, settings: Settings | None) -> str:
     return hmac.new(pepper(settings), value.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
+@functools.lru_cache(maxsize=65536)
+def _address_hashes(ip: str, key: bytes) -> tuple[str, str]:
+    """The hashed address and hashed network of a client (a crowd repeats its addresses)."""
+    address = hmac.new(key, f"ip:{ip}".encode(), hashlib.sha256).hexdigest()[:40]
+    network = hmac.new(key, f"net:{network_of(ip)}".encode(), hashlib.sha256).hexdigest()[:40]
+    return address, network
+
+
 def network_of(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) an address belongs to; the text itself when it is no address."""
     try:
@@ -128,7 +136,12 @@ def normalise(kind: IdentityKind | str, address: str) -> tuple[IdentityKind, str
 
 
 def _signer(settings: Settings | None = None) -> TimestampSigner:
-    return TimestampSigner(pepper(settings), salt="jingong-voter")
+    return _signer_for(pepper(settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _signer_for(key: bytes) -> TimestampSigner:
+    return TimestampSigner(key, salt="jingong-voter")
 
 
 def issue_token(campaign_id: int, voter_id: int, settings: Settings | None = None) -> str:
@@ -204,9 +217,14 @@ class Window:
     loaded: float
 
 
-_windows: dict[tuple[int, int], Window] = {}
-_candidates: dict[tuple[int, int], tuple[frozenset[int], float]] = {}
+_windows: dict[tuple[Any, int], Window] = {}
+_candidates: dict[tuple[Any, int], tuple[frozenset[int], float]] = {}
 _cache_lock = threading.Lock()
+
+
+def _cache_key(bind: Any, campaign_id: int) -> tuple[Any, int]:
+    """Per database (one process may serve several in tests) and campaign."""
+    return bind.url, campaign_id
 
 
 def clear_caches() -> None:
@@ -216,7 +234,7 @@ def clear_caches() -> None:
 
 
 def window(session: Session, campaign_id: int, *, fresh: bool = False) -> Window:
-    key = (id(session.get_bind()), campaign_id)
+    key = _cache_key(session.get_bind(), campaign_id)
     found = _windows.get(key)
     if found is not None and not fresh and time.monotonic() - found.loaded < CACHE_SECONDS:
         return found
@@ -247,7 +265,7 @@ def check_open(session: Session, campaign_id: int, now: datetime) -> Window:
 
 
 def candidates(session: Session, campaign_id: int, *, fresh: bool = False) -> frozenset[int]:
-    key = (id(session.get_bind()), campaign_id)
+    key = _cache_key(session.get_bind(), campaign_id)
     found = _candidates.get(key)
     if found is not None and not fresh and time.monotonic() - found[1] < CACHE_SECONDS:
         return found[0]
@@ -426,20 +444,73 @@ def _statements(dialect: str, per_day_cap: int) -> tuple[Any, Any, Any]:
     return add_vote, count_day, count_vote
 
 
+#: PostgreSQL, one vote per candidate per day: the whole vote as one autocommit statement (one
+#: round trip). ``prior`` refuses a repeat; ``d`` takes one of the day's candidate places (the
+#: ON CONFLICT ... WHERE re-checks the cap on the latest row, so racing votes cannot pass it);
+#: ``w`` writes the row only if a place was taken; ``k`` counts it only if the row was written.
+PG_VOTE = """
+WITH prior AS (
+    SELECT 1 FROM vote WHERE nomination_id = %(n)s AND voter_id = %(v)s AND day = %(day)s AND slot = 1
+), d AS (
+    INSERT INTO voter_day (voter_id, day, candidates)
+    SELECT %(v)s, %(day)s, 1 WHERE NOT EXISTS (SELECT 1 FROM prior)
+    ON CONFLICT (voter_id, day) DO UPDATE SET candidates = voter_day.candidates + 1
+    WHERE voter_day.candidates < %(cap)s
+    RETURNING candidates
+), w AS (
+    INSERT INTO vote (campaign_id, nomination_id, voter_id, day, slot, cast_at, minute, ip_hash, net_hash, valid)
+    SELECT %(c)s, %(n)s, %(v)s, %(day)s, 1, %(cast_at)s, %(minute)s, %(ip)s, %(net)s, true
+    WHERE EXISTS (SELECT 1 FROM d)
+    ON CONFLICT (nomination_id, voter_id, day, slot) DO NOTHING
+    RETURNING id
+), k AS (
+    INSERT INTO vote_counter (nomination_id, campaign_id, votes)
+    SELECT %(n)s, %(c)s, 1 WHERE EXISTS (SELECT 1 FROM w)
+    ON CONFLICT (nomination_id) DO UPDATE SET votes = vote_counter.votes + 1
+    RETURNING votes
+)
+SELECT EXISTS (SELECT 1 FROM prior), (SELECT candidates FROM d), (SELECT id FROM w), (SELECT votes FROM k)
+"""
+#: a racing duplicate took a day's place but wrote no row: give the place back
+PG_RETURN_PLACE = "UPDATE voter_day SET candidates = candidates - 1 WHERE voter_id = %(v)s AND day = %(day)s"
+
+
+def _checked_window(engine: Engine, campaign_id: int, now: datetime) -> Window:
+    """The open window, from the cache when it is fresh; a refusal always re-reads the database."""
+    found = _windows.get(_cache_key(engine, campaign_id))
+    if found is not None and time.monotonic() - found.loaded < CACHE_SECONDS and found.opens <= now < found.closes:
+        return found
+    with unit_of_work(engine, readonly=True) as session:
+        return check_open(session, campaign_id, now)
+
+
+def _checked_candidate(engine: Engine, campaign_id: int, nomination_id: int) -> None:
+    found = _candidates.get(_cache_key(engine, campaign_id))
+    if found is not None and time.monotonic() - found[1] < CACHE_SECONDS and nomination_id in found[0]:
+        return
+    with unit_of_work(engine, readonly=True) as session:
+        check_candidate(session, campaign_id, nomination_id)
+
+
 def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
               settings: Settings | None = None) -> Receipt:
     """One vote: checked against the clock, the limits and the day's rules, written as a row with
     the live counter in one transaction."""
     settings = settings or get_settings()
-    ip_hash = keyed_hash(f"ip:{ip}", settings)
+    ip_hash, net_hash = _address_hashes(ip, pepper(settings))
     found = limiters(settings)
     found.address.hit(ip_hash)
     found.voter.hit(str(voter_id))
     now = clock.now()
+    win = _checked_window(engine, campaign_id, now)
+    _checked_candidate(engine, campaign_id, nomination_id)
+    day = now.astimezone(win.zone).date().isoformat()
+    row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
+           "cast_at": now, "minute": _minute(now), "ip_hash": ip_hash,
+           "net_hash": net_hash}
+    if engine.dialect.name == "postgresql" and win.per_candidate_per_day == 1:
+        return _cast_pg(engine, win, row)
     with unit_of_work(engine) as session:
-        win = check_open(session, campaign_id, now)
-        check_candidate(session, campaign_id, nomination_id)
-        day = now.astimezone(win.zone).date().isoformat()
         add_vote, count_day, count_vote = _statements(session.get_bind().dialect.name, win.candidates_per_day)
         slot = 1
         if win.per_candidate_per_day > 1:
@@ -447,23 +518,68 @@ def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: in
                 Vote.nomination_id == nomination_id, Vote.voter_id == voter_id, Vote.day == day)).scalar_one()
         if slot > win.per_candidate_per_day:
             raise _already(win, day)
-        vote_id = session.execute(add_vote, {
-            "campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
-            "slot": slot, "cast_at": now, "minute": _minute(now), "ip_hash": ip_hash,
-            "net_hash": keyed_hash(f"net:{network_of(ip)}", settings), "valid": True,
-        }).scalar()
+        vote_id = session.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
         if vote_id is None:
             raise _already(win, day)
         used: int | None = win.candidates_per_day
         if slot == 1:
             used = session.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
             if used is None:
-                raise GuardFailed(f"at most {win.candidates_per_day} candidates per voter per day",
-                                  message_zh=f"每位投票人每天最多为{win.candidates_per_day}名候选人投票，请明天再来")
+                raise _cap_reached(win)
         votes = session.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
                                              "votes": 1}).scalar()
     return Receipt(vote_id, nomination_id, day, win.candidates_per_day - (used or 0),
                    votes if win.show_counts else None)
+
+
+_local = threading.local()
+
+
+def _pg_connection(engine: Engine) -> Any:
+    """This thread's own autocommit psycopg connection for the vote statement (the few vote
+    threads keep theirs: no pool checkout, no ping, and psycopg prepares the statement)."""
+    conns: dict[Any, Any] = _local.__dict__.setdefault("conns", {})
+    conn = conns.get(engine.url)
+    if conn is None or conn.closed:
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = conns[engine.url] = psycopg.connect(url, autocommit=True)
+    return conn
+
+
+def _cast_pg(engine: Engine, win: Window, row: dict[str, Any]) -> Receipt:
+    import psycopg
+
+    try:
+        return _cast_pg_once(engine, win, row)
+    except psycopg.OperationalError:
+        # The connection died (database restarted). The statement is atomic: either it ran (then
+        # the retry answers "already voted") or it did not (then the retry casts the vote).
+        _local.__dict__.get("conns", {}).clear()
+        return _cast_pg_once(engine, win, row)
+
+
+def _cast_pg_once(engine: Engine, win: Window, row: dict[str, Any]) -> Receipt:
+    params = {"n": row["nomination_id"], "v": row["voter_id"], "c": row["campaign_id"], "day": row["day"],
+              "cap": win.candidates_per_day, "cast_at": row["cast_at"], "minute": row["minute"],
+              "ip": row["ip_hash"], "net": row["net_hash"]}
+    conn = _pg_connection(engine)
+    prior, used, vote_id, votes = conn.execute(PG_VOTE, params).fetchone()
+    if prior:
+        raise _already(win, row["day"])
+    if used is None:
+        raise _cap_reached(win)
+    if vote_id is None:  # an identical vote committed between our snapshot and our insert
+        conn.execute(PG_RETURN_PLACE, params)
+        raise _already(win, row["day"])
+    return Receipt(int(vote_id), row["nomination_id"], row["day"], win.candidates_per_day - int(used),
+                   int(votes) if win.show_counts else None)
+
+
+def _cap_reached(win: Window) -> GuardFailed:
+    return GuardFailed(f"at most {win.candidates_per_day} candidates per voter per day",
+                       message_zh=f"每位投票人每天最多为{win.candidates_per_day}名候选人投票，请明天再来")
 
 
 def _already(win: Window, day: str) -> Conflict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Cookie, Depends, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 from accounts import service as accounts
 from accounts.models import Role, User
 from config.campaign import StageName
+from config.settings import Settings
 from core import clock
 from core.errors import JingongError
 from nominations import service as nominations
@@ -95,15 +97,26 @@ def api_verify(body: CodeConfirm, request: Request, engine: EngineDep, settings:
     return response
 
 
+#: threads that may cast votes at once: enough to keep the database busy, few enough that the
+#: interpreter does not thrash between dozens of threads under a crowd
+VOTE_THREADS = anyio.CapacityLimiter(4)
+
+
 @router.post("/api/votes", status_code=201, tags=["voting"])
-def api_vote(body: VoteRequest, request: Request, engine: EngineDep,
-             authorization: Annotated[str | None, Header()] = None,
-             jingong_voter: Annotated[str | None, Cookie()] = None) -> dict[str, Any]:
+async def api_vote(body: VoteRequest, request: Request,
+                   authorization: Annotated[str | None, Header()] = None,
+                   jingong_voter: Annotated[str | None, Cookie()] = None) -> dict[str, Any]:
     """One vote for a shortlisted candidate, by a verified voter (``Authorization: Bearer TOKEN``)."""
-    cid = campaign_id_of(request, engine)
-    settings = request.app.state.settings
-    voter = voting.voter_of_token(_token(authorization, jingong_voter), cid, settings)
-    receipt = voting.cast_vote(engine, cid, body.nomination_id, voter, client_ip(request), settings)
+    engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+    ip = client_ip(request)
+
+    def cast() -> voting.Receipt:
+        cid = campaign_id_of(request, engine)
+        voter = voting.voter_of_token(_token(authorization, jingong_voter), cid, settings)
+        return voting.cast_vote(engine, cid, body.nomination_id, voter, ip, settings)
+
+    receipt = await anyio.to_thread.run_sync(cast, limiter=VOTE_THREADS)
     return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
             "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes}
 

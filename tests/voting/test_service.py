@@ -24,7 +24,7 @@ from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import VOTING_CLOSES, VOTING_OPENS, code_from_outbox, voting_settings
 from voting import service as voting
-from voting.models import FlagKind, Vote, VoterIdentity
+from voting.models import FlagKind, Vote, VoterDay, VoterIdentity
 from voting.sms import ConsoleSms, get_gateway
 
 OFFICE = Actor.system("office-test")
@@ -145,6 +145,8 @@ def test_concurrent_double_vote_counts_once(engine: Engine, campaign: Campaign, 
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     with unit_of_work(engine, readonly=True) as session:
         assert voting.counters(session, cid) == {candidates[0]: 1}
+        # a racing duplicate that took one of the day's places gave it back
+        assert session.exec(select(VoterDay.candidates).where(VoterDay.voter_id == voter)).one() == 1
 
 
 def test_verification_stores_hashes_and_locks_for_a_doubling_time(engine: Engine, campaign: Campaign,
