@@ -49,4 +49,6 @@ def simulate_cmd(
     console.print(f"mails queued: {report.mails}", markup=False)
     console.print(f"submissions refused: {report.late_refused} late, {report.prior_refused} prior winners, "
                   f"{report.incomplete_refused} incomplete", markup=False)
+    console.print(f"votes counted: {report.votes} ({report.second_votes_refused} second votes the same day refused)",
+                  markup=False)
     console.print(f"wall time: {report.seconds:.1f} s", markup=False)

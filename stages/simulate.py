@@ -46,6 +46,10 @@ EMPLOYERS = ["重庆江津某机械有限公司", "江津区某建筑公司", "�
 OFFICE = Actor.system("simulated-office")
 
 
+#: simulated voters (each votes for 1-6 candidates on each of two days)
+VOTERS = 300
+
+
 @dataclass
 class Report:
     nominations: int
@@ -56,6 +60,8 @@ class Report:
     prior_refused: int
     incomplete_refused: int
     seconds: float
+    votes: int = 0
+    second_votes_refused: int = 0
     lines: list[str] = field(default_factory=list)
 
 
@@ -110,6 +116,7 @@ class Simulation:
         self.clock = ManualClock(spec.stage(StageName.PUBLICITY).opens - timedelta(seconds=1))
         self.refused: Counter[str] = Counter()
         self.votes: dict[int, int] = {}
+        self.voters = VOTERS
 
     def advance_to(self, instant: datetime) -> None:
         """Move the clock to ``instant``, running every step due on the way, at its own instant."""
@@ -197,17 +204,57 @@ class Simulation:
                  f"shortlist of {size}")
 
     def vote(self) -> None:
+        """Real votes through ``voting.cast_vote``: verified voters (stored hashed) vote over two
+        days for some of the candidates; a few try twice the same day and are refused."""
+        from config.settings import Settings
+        from core.errors import Conflict
+        from voting import service as voting
+        from voting.models import IdentityKind, VoterIdentity
+
+        settings = Settings.model_validate({"SECRET_KEY": f"simulation-{self.rng.random()}-" + "s" * 32,
+                                            "VOTE_RATE_PER_ADDRESS_MINUTE": 0, "VOTE_RATE_PER_VOTER_MINUTE": 0})
+        cid = self.campaign_id
+        with unit_of_work(self.engine) as session:
+            shortlisted = [n.id or 0 for n in
+                           nominations.list_nominations(session, cid, states=[State.SHORTLISTED])]
+            now = self.clock.now()
+            voters = [VoterIdentity(campaign_id=cid, kind=IdentityKind.PHONE,
+                                    identity_hash=voting.keyed_hash(f"phone:139{i:08d}", settings), created_at=now,
+                                    created_minute=int(now.timestamp() // 60) + i // 50, verified_at=now)
+                      for i in range(self.voters)]
+            session.add_all(voters)
+            session.flush()
+            voter_ids = [v.id or 0 for v in voters]
+        # favourites draw more votes
+        weights = [self.rng.random() ** 2 + 0.05 for _ in shortlisted]
+        cast = 0
+        for _day in range(2):
+            for voter in voter_ids:
+                picks = set(self.rng.choices(shortlisted, weights, k=self.rng.randint(1, 6)))
+                address = f"10.{self.rng.randint(0, 40)}.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}"
+                for nomination_id in sorted(picks):
+                    voting.cast_vote(self.engine, cid, nomination_id, voter, address, settings)
+                    cast += 1
+                if self.rng.random() < 0.05:
+                    try:
+                        voting.cast_vote(self.engine, cid, min(picks), voter, address, settings)
+                    except Conflict:
+                        self.refused["vote_twice"] += 1
+            self.advance_to(self.clock.now() + timedelta(days=1))
         with unit_of_work(self.engine, readonly=True) as session:
-            shortlisted = nominations.list_nominations(session, self.campaign_id, states=[State.SHORTLISTED])
-        self.votes = {n.id or 0: self.rng.randint(200, 20000) for n in shortlisted}
-        self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] voting: {sum(self.votes.values())} "
-                 f"simulated votes for {len(self.votes)} candidates")
+            self.votes = voting.tally(session, cid)
+            assert voting.verify(session, cid) == []
+        self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] voting: {cast} votes by {len(voter_ids)} "
+                 f"voters for {len(shortlisted)} candidates; {self.refused['vote_twice']} second votes refused")
 
     def review(self) -> None:
         cid = self.campaign_id
         with unit_of_work(self.engine) as session:
             voted = nominations.list_nominations(session, cid, states=[State.VOTED])
-            ranked = sorted(voted, key=lambda n: -self.votes.get(n.id or 0, 0))
+            from voting import service as voting
+
+            self.votes = voting.tally(session, cid)  # frozen at the voting close
+            ranked = sorted(voted, key=lambda n: (-self.votes.get(n.id or 0, 0), n.id))
             main, finalist = self.spec.awards.main, self.spec.awards.finalist
             for n in ranked:
                 prior_finalist = any(p.award == PriorAwardKind.FINALIST
@@ -289,4 +336,5 @@ def simulate(
                                      .where(col(Nomination.campaign_id) == cid)).one()
     assert total == count
     return Report(count, seed, counts, mails, sim.refused["late"], sim.refused["prior"], sim.refused["incomplete"],
-                  time.perf_counter() - started)
+                  time.perf_counter() - started, votes=sum(sim.votes.values()),
+                  second_votes_refused=sim.refused["vote_twice"])
