@@ -13,7 +13,6 @@ from storage.append_only import install_append_only
 from storage.models import metadata
 
 #: tables whose rows are never updated or deleted (triggers installed after every upgrade)
-APPEND_ONLY_TABLES = ("transition_log", "auditevent")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -31,9 +30,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
-        for name in APPEND_ONLY_TABLES:
-            if name in metadata.tables:
-                install_append_only(metadata.tables[name], connection)
+        for table in metadata.sorted_tables:
+            if table.info.get("append_only"):
+                install_append_only(table, connection)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.append_only import make_append_only
 from storage.types import StrEnumType, UTCDateTime
 
 
@@ -84,6 +85,10 @@ class Vote(SQLModel, table=True):
     invalid_reason: str | None = None
 
 
+# a vote is invalidated (marked), never removed
+make_append_only(Vote.__table__, updates=True)  # type: ignore[attr-defined]
+
+
 class VoterDay(SQLModel, table=True):
     """How many candidates a voter has voted for on one day (the per-day cap, race-free)."""
 
@@ -132,3 +137,6 @@ class VoteFlag(SQLModel, table=True):
     count: int
     threshold: int
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+make_append_only(FrozenTally.__table__)  # type: ignore[attr-defined]

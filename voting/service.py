@@ -43,6 +43,7 @@ from core.errors import (
     ValidationFailed,
 )
 from nominations.models import Nomination
+from nominations.service import EMAIL_RE
 from notifications import service as mail
 from notifications.models import MailTemplate
 from stages import jobs
@@ -64,7 +65,7 @@ from voting.models import (
 from voting.sms import get_gateway
 from workflow.states import State
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: a mainland mobile number (landlines receive no SMS codes)
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 #: wrong codes in a row before the identity locks; each further failure doubles the lock
 LOCK_AFTER = 5

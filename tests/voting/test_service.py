@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from audit.models import AuditEvent
@@ -262,6 +263,9 @@ def test_verify_catches_a_tampered_counter_and_invalidation_keeps_the_row(
         assert vote is not None and not vote.valid and vote.invalid_reason == "同一人多号刷票"
         audit = session.exec(select(AuditEvent).where(AuditEvent.action == "vote_invalidated")).one()
     assert audit.reason == "同一人多号刷票" and audit.subject == f"vote:{vote_id}"
+    with pytest.raises(DBAPIError, match="append-only"):  # the database keeps every vote
+        with unit_of_work(engine) as session:
+            session.execute(text("DELETE FROM vote WHERE id = :id"), {"id": vote_id})
 
 
 def test_bursts_are_flagged_not_dropped(engine: Engine, campaign: Campaign, candidates: list[int],
