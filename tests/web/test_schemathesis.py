@@ -22,7 +22,18 @@ def engine(sqlite_engine: Any) -> Any:
     return sqlite_engine
 
 
-def test_no_server_errors(engine: Any, campaign: Any, web_settings: Any) -> None:
+@pytest.mark.parametrize("moment", ["nomination open", "voting open"])
+def test_no_server_errors(engine: Any, campaign: Any, web_settings: Any, clock: Any, spec: Any, moment: str) -> None:
+    if moment == "voting open":  # the vote routes past the window check, with real candidates
+        from storage.db import unit_of_work
+        from tests.conftest import beijing
+        from tests.factories import create_nomination
+        from workflow.states import State
+
+        with unit_of_work(engine) as session:
+            for _ in range(3):
+                create_nomination(session, campaign, spec, State.SHORTLISTED)
+        clock.set(beijing(2021, 7, 2, 9, 0))
     app = create_app(engine, web_settings, background=False, create_admin=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
