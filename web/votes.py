@@ -17,7 +17,7 @@ from accounts.models import Role, User
 from config.campaign import StageName
 from config.settings import Settings
 from core import clock
-from core.errors import JingongError
+from core.errors import JingongError, RateLimited
 from nominations import service as nominations
 from stages import service as stages
 from storage.db import unit_of_work
@@ -192,7 +192,7 @@ async def vote_code(request: Request, engine: EngineDep) -> Response:
                                    client_ip(request), request.app.state.settings)
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
-                           pending=pending if "RateLimited" in type(exc).__name__ else None)
+                           pending=pending if isinstance(exc, RateLimited) else None)
     pending["sent_to"] = sent.masked
     return _page_after(request, engine, pending=pending)
 
