@@ -67,45 +67,52 @@ class Report:
 
 @dataclass
 class Person:
-    form: dict[str, Any]
+    """One generated applicant; the form itself is built from ``seed`` when it is submitted, so a
+    large simulation does not hold every form in memory at once."""
+
+    index: int
+    seed: int
+    name: str
+    birth: date
     submit_at: datetime
     late: bool
     incomplete: bool
     prior: str | None
 
-
-def _people(rng: random.Random, n: int, spec: CampaignSpec, opens: datetime, closes: datetime,
-            unit_ids: list[int]) -> list[Person]:
-    window = (closes - opens).total_seconds()
-    people = []
-    for i in range(n):
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+    def form(self, spec: CampaignSpec, unit_ids: list[int]) -> dict[str, Any]:
+        rng = random.Random(self.seed)
         kind = NominationKind.UNIT if rng.random() < 0.6 else NominationKind.SELF
-        birth = date(1960 + rng.randrange(40), 1 + rng.randrange(12), 1 + rng.randrange(28))
         form: dict[str, Any] = {
-            "kind": kind, "name": name, "sex": rng.choice(("男", "女")), "ethnicity": "汉族", "birth_date": birth,
-            "education": rng.choice(("高中", "中专", "大专", "本科")),
+            "kind": kind, "name": self.name, "sex": rng.choice(("男", "女")), "ethnicity": "汉族",
+            "birth_date": self.birth, "education": rng.choice(("高中", "中专", "大专", "本科")),
             "political_status": rng.choice(("中共党员", "群众")),
             "employer": rng.choice(EMPLOYERS), "position": rng.choice(("技术员", "班组长", "车间主任", "工程师")),
             "technical_grade": rng.choice(GRADES), "years_of_service": 5 + rng.randrange(35),
-            "phone": f"13{rng.randrange(10**9):09d}", "applicant_email": f"n{i}@example.cn",
+            "phone": f"13{rng.randrange(10**9):09d}", "applicant_email": f"n{self.index}@example.cn",
             "honours": "区级技术能手", "achievements": "工艺改进与带徒传艺",
-            "deeds": "扎根一线，精益求精。" * rng.randint(1, 20),
+            "deeds": None if self.incomplete else "扎根一线，精益求精。" * rng.randint(1, 20),
             "priority_conditions": sorted(rng.sample([c.code for c in spec.priority_conditions], rng.randrange(4))),
         }
         if kind is NominationKind.UNIT:
             form |= {"unit_id": rng.choice(unit_ids), "unit_opinion": "同意推荐", "unit_opinion_date": date(2021, 5, 1)}
         else:
-            form |= {"applicant_signature": name, "applicant_signed_date": date(2021, 5, 1)}
+            form |= {"applicant_signature": self.name, "applicant_signed_date": date(2021, 5, 1)}
+        return form
+
+
+def _people(rng: random.Random, n: int, opens: datetime, closes: datetime) -> list[Person]:
+    window = (closes - opens).total_seconds()
+    people = []
+    for i in range(n):
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+        birth = date(1960 + rng.randrange(40), 1 + rng.randrange(12), 1 + rng.randrange(28))
         roll = rng.random()
         late, incomplete = 0.97 <= roll, roll < 0.03
-        if incomplete:
-            form["deeds"] = None
         submit_at = opens + timedelta(seconds=rng.random() * window)
         if late:
             submit_at = closes + timedelta(seconds=rng.random() * 2 * 86400)
         prior = "winner" if 0.03 <= roll < 0.04 else "finalist" if 0.04 <= roll < 0.05 else None
-        people.append(Person(form, submit_at, late, incomplete, prior))
+        people.append(Person(i, rng.randrange(2**32), name, birth, submit_at, late, incomplete, prior))
     people.sort(key=lambda p: p.submit_at)
     return people
 
@@ -117,6 +124,7 @@ class Simulation:
         self.refused: Counter[str] = Counter()
         self.votes: dict[int, int] = {}
         self.voters = VOTERS
+        self.unit_ids: list[int] = []
 
     def advance_to(self, instant: datetime) -> None:
         """Move the clock to ``instant``, running every step due on the way, at its own instant."""
@@ -151,8 +159,8 @@ class Simulation:
             for p in people:
                 if p.prior:
                     award = PriorAwardKind.WINNER if p.prior == "winner" else PriorAwardKind.FINALIST
-                    session.add(PriorAward(edition=1 + self.rng.randrange(2), award=award, name=p.form["name"],
-                                           birth_date=p.form["birth_date"]))
+                    session.add(PriorAward(edition=1 + self.rng.randrange(2), award=award, name=p.name,
+                                           birth_date=p.birth))
         with unit_of_work(self.engine, readonly=True) as session:
             dues = sorted(s.due_at for s in stages.pending_steps(session, cid))
         chunk: list[Person] = []
@@ -176,7 +184,8 @@ class Simulation:
             for person in chunk:
                 if person.submit_at > self.clock.now():
                     self.clock.set(person.submit_at)
-                draft = nominations.create_draft(session, campaign, self.spec, person.form)
+                draft = nominations.create_draft(session, campaign, self.spec,
+                                                 person.form(self.spec, self.unit_ids))
                 try:
                     with session.begin_nested():
                         workflow.transition(session, draft.id or 0, Event.SUBMIT, actor=Actor.applicant())
@@ -188,18 +197,20 @@ class Simulation:
     def screen(self) -> None:
         cid = self.campaign_id
         with unit_of_work(self.engine) as session:
-            submitted = nominations.list_nominations(session, cid, states=[State.SUBMITTED])
-            rejected = [n.id or 0 for n in submitted if self.rng.random() < 0.1]
-            accepted = sorted({n.id or 0 for n in submitted} - set(rejected))
+            submitted = sorted(i for i in session.exec(select(Nomination.id).where(  # type: ignore[call-overload]
+                Nomination.campaign_id == cid, Nomination.state == State.SUBMITTED)) if i is not None)
+            rejected = [i for i in submitted if self.rng.random() < 0.1]
+            accepted = sorted(set(submitted) - set(rejected))
             # the committee's bulk acts: one request each on the dashboard
             workflow.transition_many(session, rejected, Event.REJECT, actor=OFFICE, reason="材料不符合评选条件")
             for start in range(0, len(accepted), 500):
                 workflow.transition_many(session, accepted[start:start + 500], Event.PASS_SCREENING, actor=OFFICE)
-            screened = nominations.list_nominations(session, cid, states=[State.SCREENED])
-            ranked = sorted(screened, key=lambda n: (-len(n.priority_conditions or []), self.rng.random()))
+            screened = session.exec(select(Nomination.id, Nomination.priority_conditions).where(
+                Nomination.campaign_id == cid, Nomination.state == State.SCREENED).order_by(col(Nomination.id))).all()
+            ranked = sorted(screened, key=lambda row: (-len(row[1] or []), self.rng.random()))
             size = min(len(ranked), self.rng.randint(self.spec.shortlist.min, self.spec.shortlist.max))
-            for n in ranked[:size]:
-                workflow.transition(session, n.id or 0, Event.SHORTLIST, actor=OFFICE)
+            for nomination_id, _ in ranked[:size]:
+                workflow.transition(session, nomination_id or 0, Event.SHORTLIST, actor=OFFICE)
         self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] screening: {len(submitted)} screened, "
                  f"shortlist of {size}")
 
@@ -316,7 +327,8 @@ def simulate(
                 campaign = stages.load_campaign(session, spec)
                 unit_ids = [u.id or 0 for u in stages.list_units(session, campaign.id or 0)]
             nomination = spec.stage(StageName.NOMINATION)
-            people = _people(rng, count, spec, nomination.opens, nomination.closes, unit_ids)
+            people = _people(rng, count, nomination.opens, nomination.closes)
+            sim.unit_ids = unit_ids
             sim.nominate(people, progress or (lambda _: None))
             screening = spec.stage(StageName.SCREENING)
             sim.advance_to(screening.opens + timedelta(days=10))
