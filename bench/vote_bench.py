@@ -238,7 +238,7 @@ def main() -> None:
               f"server RSS along the run (votes, MB): {r['rss_progress_mb']}; {r['verify']}")
         return
     bare = results["bare"]
-    print(f"\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare | server RSS max MB | statuses |")
+    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare | server RSS max MB | statuses |")
     print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         ratio = float(r["rps"]) / float(bare["rps"]) if bare["rps"] else 0  # type: ignore[arg-type]
