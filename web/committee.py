@@ -3,8 +3,10 @@ audit trail, calendar, outbox, users. Every POST form carries the session's CSRF
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -84,23 +86,6 @@ def logout(request: Request) -> Response:
 # --- overview -----------------------------------------------------------------------------------
 
 
-def _stage_tools() -> dict[str, Any]:
-    """The stages package's hand controls, where it provides them."""
-    tools: dict[str, Any] = {}
-    for name in ("open_stage", "close_stage", "upcoming_steps", "upcoming"):
-        fn = getattr(stages, name, None)
-        if fn is None:
-            try:
-                from stages import jobs  # type: ignore[attr-defined,unused-ignore]
-
-                fn = getattr(jobs, name, None)
-            except ImportError:
-                fn = None
-        if fn is not None:
-            tools[name] = fn
-    return tools
-
-
 @router.get("")
 def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
               spec: SpecDep) -> Response:
@@ -113,40 +98,55 @@ def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign
 
 
 def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
-    tools = _stage_tools()
-    fn = tools.get("upcoming_steps") or tools.get("upcoming")
-    if fn is None:
-        return []
-    try:
-        return list(fn(session, campaign.id or 0))[:12]
-    except Exception:  # noqa: BLE001 - the calendar page still shows the windows
-        return []
+    return stages.upcoming(session, campaign.id or 0)[:12]
 
 
 @router.get("/calendar")
 def calendar_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    tools = _stage_tools()
     return page(request, "calendar.html", {
         "campaign": campaign, "stages": stages.list_stages(session, campaign.id or 0),
-        "upcoming": _upcoming(session, campaign), "can_toggle": "open_stage" in tools and "close_stage" in tools,
-        "may_stages": accounts.may(Role(user.role), "stages"),
+        "upcoming": _upcoming(session, campaign), "may_stages": accounts.may(Role(user.role), "stages"),
+        "zone": ZoneInfo(campaign.timezone),
     })
 
 
+def _local_instant(value: str | None, zone: str, field: str) -> datetime | None:
+    """A ``datetime-local`` form value, read as wall-clock time in the campaign's zone."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"{field}: {value!r} is not a date and time",
+                               message_zh="请填写正确的日期和时间（北京时间）") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
 @router.post("/calendar/{stage_name}/{action}", dependencies=[CsrfChecked, Depends(require("stages"))])
-def stage_toggle(stage_name: str, action: str, user: CurrentUser, session: SessionDep,
-                 campaign: CampaignDep) -> Response:
-    """Open or close a stage by hand (the stages package records it in the audit trail)."""
+async def stage_act(stage_name: str, action: str, request: Request, user: CurrentUser, session: SessionDep,
+                    campaign: CampaignDep) -> Response:
+    """Open or close a stage by hand, or move its window; the reason is required and audited."""
     try:
         name = StageName(stage_name)
     except ValueError:
         raise NotFound(f"no stage {stage_name!r}", message_zh="没有该阶段") from None
-    tools = _stage_tools()
-    fn = tools.get("open_stage" if action == "open" else "close_stage" if action == "close" else "")
-    if fn is None:
-        raise NotFound(f"cannot {action} stages by hand here", message_zh="暂不支持手动开启或关闭阶段")
-    fn(session, campaign.id or 0, name, actor=acts.actor_of(user))
-    return _flash("/committee/calendar", f"已{'开启' if action == 'open' else '关闭'}阶段")
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip()[:2000]
+    if not reason:
+        raise ValidationFailed("a reason is required", message_zh="请填写操作理由（将记入操作记录）")
+    actor, cid = acts.actor_of(user), campaign.id or 0
+    if action == "open":
+        stages.open_stage(session, cid, name, actor=actor, reason=reason)
+        return _flash("/committee/calendar", "已开启阶段")
+    if action == "close":
+        stages.close_stage(session, cid, name, actor=actor, reason=reason)
+        return _flash("/committee/calendar", "已关闭阶段")
+    if action == "move":
+        opens = _local_instant(str(form.get("opens_at") or ""), campaign.timezone, "opens_at")
+        closes = _local_instant(str(form.get("closes_at") or ""), campaign.timezone, "closes_at")
+        stages.move_window(session, cid, name, actor=actor, reason=reason, opens_at=opens, closes_at=closes)
+        return _flash("/committee/calendar", "已调整阶段时间")
+    raise NotFound(f"no action {action!r}; use open, close or move", message_zh="没有该操作")
 
 
 # --- the screening queue ---------------------------------------------------------------------------

@@ -291,3 +291,37 @@ def test_ids_out_of_range_are_refused_before_any_query(as_member: Any) -> None:
     huge = str(2**63)
     assert member.get(f"/committee/nominations/{huge}").status_code == 422
     assert member.post(f"/committee/objections/{huge}/rule", data={"csrf_token": token}).status_code == 422
+
+
+def test_calendar_hand_controls_need_a_reason_and_are_audited(as_member: Any, engine: Any, campaign: Any,
+                                                              clock: Any) -> None:
+    from sqlmodel import select
+
+    from audit.models import AuditEvent
+    from config.campaign import StageName
+    from tests.conftest import beijing
+
+    admin, token = as_member("office", Role.OFFICE_ADMIN)
+    page = admin.get("/committee/calendar")
+    assert page.status_code == 200 and 'value="2021-05-31T18:00"' in page.text  # the deadline, Beijing time
+    no_reason = admin.post("/committee/calendar/nomination/move", data={"csrf_token": token,
+                                                                       "closes_at": "2021-06-02T18:00"})
+    assert no_reason.status_code == 422 and "请填写操作理由" in no_reason.text
+    bad = admin.post("/committee/calendar/nomination/move", data={"csrf_token": token, "closes_at": "6月2日",
+                                                                  "reason": "延期"})
+    assert bad.status_code == 422 and "北京时间" in bad.text
+    moved = admin.post("/committee/calendar/nomination/move", data={
+        "csrf_token": token, "opens_at": "2021-04-01T00:00", "closes_at": "2021-06-02T18:00",
+        "reason": "因汛期延期两天"})
+    assert moved.status_code == 303
+    with unit_of_work(engine, readonly=True) as session:
+        assert stages.get_stage(session, campaign.id, StageName.NOMINATION).closes_at == beijing(2021, 6, 2, 18, 0)
+    closed = admin.post("/committee/calendar/nomination/close", data={"csrf_token": token, "reason": "名额已满"})
+    assert closed.status_code == 303
+    assert admin.post("/committee/calendar/publicity/pause", data={"csrf_token": token, "reason": "x"}).status_code \
+        == 404
+    with unit_of_work(engine, readonly=True) as session:
+        nomination = stages.get_stage(session, campaign.id, StageName.NOMINATION)
+        events = session.exec(select(AuditEvent).where(AuditEvent.actor.contains("office"))).all()  # type: ignore[attr-defined]
+    assert nomination.closes_at == clock.now()  # closed by hand, now
+    assert {e.reason for e in events} >= {"因汛期延期两天", "名额已满"}
