@@ -52,6 +52,7 @@ class MailTemplate(StrEnum):
     OBJECTION_RECEIVED = "objection_received"  # to the office
     COMMITTEE_ALERT = "committee_alert"  # to the office
     VOTE_CODE = "vote_code"  # a voter's one-time code (voting)
+    OBJECTION_ACK = "objection_ack"  # to whoever lodged an objection
     TEST = "test"  # `jingong mail test`
 
 

@@ -63,17 +63,11 @@ def _acknowledge(session: Session, campaign: Campaign, objection: Objection, can
     if not EMAIL_RE.match(objection.contact):
         return
     spec = stages.spec_of(campaign)
-    ack = getattr(mail, "queue_objection_ack", None)
-    if ack is not None:
-        ack(session, objection)
-        return
     context = {
-        **mail.campaign_context(spec),
-        "alert_subject": f"您对{candidate}的异议已收到（编号{objection.id}）",
-        "alert_body": f"{objection.name}：您于北京时间{mail.local_text(spec, objection.lodged_at)}提交的异议已收到，"
-        "组委会办公室将依规核查并作出处理。",
+        **mail.campaign_context(spec), "candidate": candidate, "objection_id": objection.id,
+        "objector": objection.name, "lodged_local": mail.local_text(spec, objection.lodged_at),
     }
-    mail.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.COMMITTEE_ALERT,
+    mail.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.OBJECTION_ACK,
                     recipients=[objection.contact], context=context, campaign_id=campaign.id,
                     nomination_id=objection.nomination_id)
 

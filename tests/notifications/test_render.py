@@ -56,8 +56,9 @@ def every_mail(engine, campaign, spec, clock):
 
 def test_every_template_renders_with_real_data(every_mail, spec):
     rendered = {m.template for m in every_mail}
-    # the vote code is rendered in tests/voting, where voters ask for it
-    assert rendered == set(MailTemplate) - {MailTemplate.TEST, MailTemplate.VOTE_CODE}
+    # the vote code and the objection receipt are rendered where voters and objectors act
+    # (tests/voting, tests/web/test_public.py)
+    assert rendered == set(MailTemplate) - {MailTemplate.TEST, MailTemplate.VOTE_CODE, MailTemplate.OBJECTION_ACK}
     base = get_settings().public_base_url
     for m in every_mail:
         assert m.subject.startswith("【津工精匠】") and "\n" not in m.subject, m.subject

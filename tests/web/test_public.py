@@ -97,7 +97,11 @@ def test_objection_puts_candidate_on_hold_and_is_acknowledged(client: TestClient
         from notifications.models import OutboxMail
 
         mails = session.exec(select(OutboxMail)).all()
-    assert any(m.recipients == ["citizen@example.cn"] for m in mails)  # the acknowledgement
+    ack = next(m for m in mails if m.recipients == ["citizen@example.cn"])  # the acknowledgement
+    assert ack.template == "objection_ack" and ack.text_body.startswith("群众甲：")
+    assert f"您对公示人的异议已收到（编号{objection.id}）" in ack.subject
+    assert "北京时间2021年8月10日 09:00" in ack.text_body
+    assert "/status/" not in ack.text_body  # the objector has no status page
     assert any(spec.office.email in m.recipients for m in mails)  # the office is alerted
 
 
