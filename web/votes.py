@@ -263,12 +263,12 @@ def committee_votes(request: Request, session: SessionDep, campaign: CampaignDep
 
 @router.post("/committee/votes/{vote_id}/invalidate", include_in_schema=False,
              dependencies=[CsrfChecked])
-async def committee_invalidate(vote_id: Id, request: Request, engine: EngineDep,
+async def committee_invalidate(vote_id: Id, request: Request, session: SessionDep,
                                user: Annotated[User, Depends(require("votes"))]) -> Response:
     form = await _form(request)
     try:
-        with unit_of_work(engine) as session:
-            voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
-    except JingongError as exc:
+        # the request's own transaction: a second one would wait for its write lock on SQLite
+        voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
+    except JingongError as exc:  # refused before anything changed
         return RedirectResponse(f"/committee/votes?msg={quote(message_zh(exc))}", status_code=303)
     return RedirectResponse(f"/committee/votes?msg={quote(f'第{vote_id}号票已作废')}", status_code=303)

@@ -78,7 +78,8 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         page.goto("/committee/screening")
         page.wait_for_url("**/committee/login**")
         page.fill("[name=username]", "admin")
-        page.fill("[name=password]", server.admin_password)
+        admin_password = server.admin_password
+        page.fill("[name=password]", admin_password)
         page.click("button.primary")
         page.wait_for_url("**/committee/screening")
         page.click("text=周匠人")
@@ -124,4 +125,19 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         assert "投票成功" in page.text_content("[role=status]")
         page.click("button[aria-label=为周匠人投票]")
         assert "已为该候选人投过一票" in page.text_content("[role=alert]")
+        # the office sees the live tally and invalidates the vote with a reason
+        page.goto("/committee/votes")
+        page.wait_for_url("**/committee/login**")
+        page.fill("[name=username]", "admin")
+        page.fill("[name=password]", admin_password)
+        page.click("button.primary")
+        page.wait_for_url("**/committee/votes")
+        assert "计数器与投票记录一致" in page.content()
+        row = page.locator("table").first.locator("tr", has_text="周匠人")
+        assert row.locator("td").last.text_content() == "1"
+        page.fill("input[name=reason]", "核实为测试票")
+        page.click("form[action$=invalidate] button")
+        page.wait_for_url("**/committee/votes?msg=**")
+        assert "已作废：核实为测试票" in page.content()
+        assert page.locator("table").first.locator("tr", has_text="周匠人").locator("td").last.text_content() == "0"
         page.close()
