@@ -8,7 +8,8 @@ voters (their signed tokens made with the same secret key as the server), starts
 (uvicorn, the embedded default or PostgreSQL; ``--instances`` app processes on PostgreSQL), and
 drives ``POST /api/votes`` from a separate load-generator process (bench/load.py, aiohttp,
 keep-alive connections). The baseline is bench/bare_app.py: the same body and header parsed by
-FastAPI under the same uvicorn, no work, driven by the same generator in the same run.
+FastAPI under the same uvicorn (as many instances), no work, driven by the same generator in the
+same run.
 Prints votes/s, p50/p99 latency, the ratio to the bare endpoint, and the server's RSS.
 Rate limits are off for the run (all load comes from one address); every vote is a distinct
 (voter, candidate, day), so every request does the full work of an accepted vote.
@@ -188,16 +189,22 @@ def bench_backend(name: str, url: str | None, args: argparse.Namespace, tmp: Pat
 
 
 def bench_bare(args: argparse.Namespace, tmp: Path, work: Path) -> dict[str, object]:
-    port = free_port()
-    log = tmp / "bare.log"
-    process = start([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port), "--no-access-log",
-                     "--log-level", "warning"], dict(os.environ), log)
+    """The bare endpoint with as many instances as the PostgreSQL run had."""
+    processes, urls = [], []
+    for i in range(args.instances):
+        port = free_port()
+        log = tmp / f"bare-{i}.log"
+        processes.append((start([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
+                                 "--no-access-log", "--log-level", "warning"], dict(os.environ), log), log))
+        urls.append(f"http://127.0.0.1:{port}")
     try:
-        wait_up(f"http://127.0.0.1:{port}", process, log)
-        return drive([f"http://127.0.0.1:{port}"], work, args, [process.pid])
+        for (process, log), url in zip(processes, urls, strict=True):
+            wait_up(url, process, log)
+        return drive(urls, work, args, [p.pid for p, _ in processes])
     finally:
-        process.terminate()
-        process.wait(20)
+        for process, _ in processes:
+            process.terminate()
+            process.wait(20)
 
 
 def main() -> None:
