@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -85,6 +85,7 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
             os.environ.pop(key, None)
     from config.campaign import load_campaign
     from config.settings import get_settings
+    from core import clock
     from core.clock import ManualClock, use_clock
     from stages import service as stages
     from storage.db import make_engine, unit_of_work
@@ -105,7 +106,7 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
     cid = campaign.id or 0
     table = VoterIdentity.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
-        now = datetime.now(UTC)
+        now = clock.now()
         for start in range(0, voters, 5000):
             conn.execute(insert(table), [
                 {"campaign_id": cid, "kind": "email", "identity_hash": f"bench{i:08d}", "created_at": now,

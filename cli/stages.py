@@ -5,31 +5,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime
 
 import typer
 from rich.table import Table
 
 from cli.common import cli_actor, console, engine
 from config.campaign import StageName
-from core.errors import ValidationFailed
 from stages import jobs
 from stages import service as stages
 from storage.db import unit_of_work
 
 app = typer.Typer(help="The campaign calendar: windows, upcoming steps, opening and closing by hand.",
                   invoke_without_command=True)
-
-
-def _instant(value: str, zone: str) -> datetime:
-    """An ISO date-time; without an offset it is wall-clock time in the campaign's zone."""
-    from zoneinfo import ZoneInfo
-
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{value!r} is not a date-time like 2021-06-02T18:00") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
 
 
 @app.callback()
@@ -64,7 +51,7 @@ def open_cmd(name: StageName, reason: str = typer.Option(..., help="why (audited
     with unit_of_work(engine()) as session:
         campaign = stages.get_campaign(session)
         stage = stages.open_stage(session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason,
-                                  until=_instant(until, campaign.timezone) if until else None)
+                                  until=stages.local_instant(until, campaign.timezone) if until else None)
         closes = stages.spec_of(campaign).to_local(stage.closes_at)
     console.print(f"{name.value} open until {closes:%Y-%m-%d %H:%M %Z}; the scheduler applies it at its next tick")
 
@@ -89,8 +76,8 @@ def move_cmd(name: StageName, reason: str = typer.Option(..., help="why (audited
         campaign = stages.get_campaign(session)
         stage = stages.move_window(
             session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason,
-            opens_at=_instant(opens, campaign.timezone) if opens else None,
-            closes_at=_instant(closes, campaign.timezone) if closes else None,
+            opens_at=stages.local_instant(opens, campaign.timezone) if opens else None,
+            closes_at=stages.local_instant(closes, campaign.timezone) if closes else None,
         )
         spec = stages.spec_of(campaign)
     console.print(f"{name.value}: {spec.to_local(stage.opens_at):%Y-%m-%d %H:%M} – "
@@ -131,7 +118,7 @@ def extension_cmd(nomination_id: int, until: str = typer.Option(..., help="e.g. 
     """Grant one draft a personal extension of the nomination deadline."""
     with unit_of_work(engine()) as session:
         campaign = stages.get_campaign(session)
-        n = stages.grant_extension(session, nomination_id, until=_instant(until, campaign.timezone), reason=reason,
-                                   actor=cli_actor(as_))
+        n = stages.grant_extension(session, nomination_id, until=stages.local_instant(until, campaign.timezone),
+                                   reason=reason, actor=cli_actor(as_))
         local = stages.spec_of(campaign).to_local(n.extension_until) if n.extension_until else None
     console.print(f"nomination {nomination_id} may be submitted until {local:%Y-%m-%d %H:%M:%S %Z}")

@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from cli.common import cli_actor, console, engine, err_console
-from nominations import service as nominations
 from stages import service as stages
 from storage.db import unit_of_work
 from voting import service as voting
@@ -18,15 +17,12 @@ app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_ar
 def tally_cmd() -> None:
     """The tally per candidate (frozen after the voting close, live before)."""
     with unit_of_work(engine(), readonly=True) as session:
-        campaign = stages.get_campaign(session)
-        cid = campaign.id or 0
-        counts = voting.tally(session, cid)
-        names = {n.id: n.name for n in nominations.list_nominations(session, cid)}
-        table = Table(title="frozen tally" if voting.frozen(session, cid) is not None else "live tally")
-        for column in ("rank", "nomination", "name", "votes"):
-            table.add_column(column)
-        for rank, (n, votes) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), 1):
-            table.add_row(str(rank), str(n), names.get(n) or "", str(votes))
+        standings = voting.standings(session, stages.get_campaign(session).id or 0)
+    table = Table(title="frozen tally" if standings.frozen else "live tally")
+    for column in ("rank", "nomination", "name", "votes"):
+        table.add_column(column)
+    for rank, r in enumerate(standings.rows, 1):
+        table.add_row(str(rank), str(r.nomination_id), r.name or "", str(r.votes))
     console.print(table)
 
 
@@ -37,8 +33,9 @@ def verify_cmd() -> None:
     with unit_of_work(engine(), readonly=True) as session:
         campaign = stages.get_campaign(session)
         cid = campaign.id or 0
-        mismatches = voting.verify(session, cid)
-        total = sum(voting.recount(session, cid).values())
+        truth = voting.recount(session, cid)
+        mismatches = voting.compare(voting.counters(session, cid), truth)
+    total = sum(truth.values())
     if not mismatches:
         console.print(f"ok: every counter matches the vote rows ({total} valid vote(s))")
         return

@@ -18,9 +18,15 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+def wall_now() -> datetime:
+    """The real time, whatever clock is injected: only for talking to things that run on wall
+    time themselves (APScheduler's timers). Everything about the campaign uses ``now()``."""
+    return datetime.now(UTC)
+
+
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return wall_now()
 
 
 class OffsetClock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,7 +40,7 @@ def wall_time_of(instant: datetime) -> datetime | None:
     if isinstance(current, clock.SystemClock):
         return instant
     if isinstance(current, clock.OffsetClock):
-        real_now = datetime.now(UTC)  # the one place besides core.clock: APScheduler runs on wall time
+        real_now = clock.wall_now()  # APScheduler runs on wall time
         speed = getattr(current, "_speed", 1.0) or 1.0
         return real_now + (instant - current.now()) / speed
     return None
@@ -86,7 +86,7 @@ class SchedulerHandle:
             due = [(c, s) for c in campaigns for s in stages.pending_steps(session, c.id or 0, HORIZON)]
         for campaign, step in due:
             at = wall_time_of(step.retry_at or step.due_at)
-            if at is None or at <= datetime.now(UTC):
+            if at is None or at <= clock.wall_now():
                 continue
             self.scheduler.add_job(
                 self.run_tick, DateTrigger(run_date=at, timezone=campaign.timezone),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -310,12 +311,29 @@ def upcoming(session: Session, campaign_id: int, limit: int = 20) -> list[Upcomi
 # --- committee control: every act audited with who and why -------------------------------------
 
 
+def local_instant(value: str, zone: str) -> datetime:
+    """An ISO date-time typed by a person (CLI, dashboard); without an offset it is wall-clock
+    time in the campaign's zone."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed(f"{value!r} is not a date-time like 2021-06-02T18:00",
+                               message_zh="请填写正确的日期和时间（北京时间）") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def _required_reason(reason: str | None) -> str:
+    if not reason or not reason.strip():
+        raise ValidationFailed("opening, closing or moving a window needs a reason",
+                               message_zh="请填写操作理由（将记入操作记录）")
+    return reason.strip()
+
+
 def move_window(
     session: Session, campaign_id: int, name: StageName | str, *, actor: Actor, reason: str | None,
     opens_at: datetime | None = None, closes_at: datetime | None = None,
 ) -> Stage:
-    if not reason or not reason.strip():
-        raise ValidationFailed("moving a window needs a reason", message_zh="调整阶段时间须说明理由")
+    reason = _required_reason(reason)
     stage = get_stage(session, campaign_id, name)
     new_opens = ensure_utc(opens_at) if opens_at else stage.opens_at
     new_closes = ensure_utc(closes_at) if closes_at else stage.closes_at
@@ -326,7 +344,7 @@ def move_window(
     if stage.closed_at is not None and new_closes > clock.now():
         stage.closed_at = None  # reopened: its close will run again at the new instant
     session.add(stage)
-    audit.record(session, actor=actor, action="stage_window_moved", subject=stage.name, reason=reason.strip(),
+    audit.record(session, actor=actor, action="stage_window_moved", subject=stage.name, reason=reason,
                  campaign_id=campaign_id,
                  data={"before": before,
                        "after": {"opens_at": new_opens.isoformat(), "closes_at": new_closes.isoformat()}})
@@ -341,13 +359,14 @@ def open_stage(
 ) -> Stage:
     """Open a stage by hand now (its open step runs at the next tick). A stage already closed
     needs ``until``, its new closing instant."""
+    _required_reason(reason)
     stage = get_stage(session, campaign_id, name)
     now = clock.now()
     closes = ensure_utc(until) if until else stage.closes_at
     if closes <= now:
         raise ValidationFailed(f"stage {stage.name} closed at {stage.closes_at.isoformat()}; give a new closing "
                                "instant to reopen it", message_zh="该阶段已截止，重新开启须指定新的截止时间")
-    return move_window(session, campaign_id, name, actor=actor, reason=reason or "opened by hand",
+    return move_window(session, campaign_id, name, actor=actor, reason=reason,
                        opens_at=min(stage.opens_at, now), closes_at=closes)
 
 
@@ -355,11 +374,12 @@ def close_stage(
     session: Session, campaign_id: int, name: StageName | str, *, actor: Actor, reason: str | None = None,
 ) -> Stage:
     """Close a stage by hand now (its close step runs at the next tick)."""
+    _required_reason(reason)
     stage = get_stage(session, campaign_id, name)
     now = clock.now()
     if stage.closes_at <= now:
         return stage
-    return move_window(session, campaign_id, name, actor=actor, reason=reason or "closed by hand",
+    return move_window(session, campaign_id, name, actor=actor, reason=reason,
                        opens_at=min(stage.opens_at, now), closes_at=now)
 
 

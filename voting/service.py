@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -234,10 +235,20 @@ def clear_caches() -> None:
         _candidates.clear()
 
 
+def _cached_window(bind: Any, campaign_id: int) -> Window | None:
+    found = _windows.get(_cache_key(bind, campaign_id))
+    return found if found is not None and time.monotonic() - found.loaded < CACHE_SECONDS else None
+
+
+def _cached_candidates(bind: Any, campaign_id: int) -> frozenset[int] | None:
+    found = _candidates.get(_cache_key(bind, campaign_id))
+    return found[0] if found is not None and time.monotonic() - found[1] < CACHE_SECONDS else None
+
+
 def window(session: Session, campaign_id: int, *, fresh: bool = False) -> Window:
     key = _cache_key(session.get_bind(), campaign_id)
-    found = _windows.get(key)
-    if found is not None and not fresh and time.monotonic() - found.loaded < CACHE_SECONDS:
+    found = None if fresh else _cached_window(session.get_bind(), campaign_id)
+    if found is not None:
         return found
     campaign = stages.get_campaign_by_id(session, campaign_id)
     stage = stages.get_stage(session, campaign_id, StageName.VOTING)
@@ -267,9 +278,9 @@ def check_open(session: Session, campaign_id: int, now: datetime) -> Window:
 
 def candidates(session: Session, campaign_id: int, *, fresh: bool = False) -> frozenset[int]:
     key = _cache_key(session.get_bind(), campaign_id)
-    found = _candidates.get(key)
-    if found is not None and not fresh and time.monotonic() - found[1] < CACHE_SECONDS:
-        return found[0]
+    cached = None if fresh else _cached_candidates(session.get_bind(), campaign_id)
+    if cached is not None:
+        return cached
     rows = session.exec(select(Nomination.id).where(  # type: ignore[call-overload]
         Nomination.campaign_id == campaign_id, Nomination.state == State.SHORTLISTED)).all()
     ids = frozenset(int(i) for i in rows if i is not None)
@@ -328,7 +339,8 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
     """Send a one-time code to an email address (through the outbox) or a phone (SMS gateway)."""
     settings = settings or get_settings()
     kind, address = normalise(kind, address)
-    limiters(settings).codes.hit(keyed_hash(f"ip:{ip}", settings))
+    ip_hash, net_hash = _address_hashes(ip, pepper(settings))
+    limiters(settings).codes.hit(ip_hash)
     identity_hash = keyed_hash(f"{kind}:{address}", settings)
     now = clock.now()
     code = f"{secrets.randbelow(10**6):06d}"
@@ -337,8 +349,7 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
         identity = _identity(session, campaign_id, identity_hash)
         if identity is None:
             identity = VoterIdentity(campaign_id=campaign_id, kind=kind, identity_hash=identity_hash, created_at=now,
-                                     created_minute=_minute(now),
-                                     created_net_hash=keyed_hash(f"net:{network_of(ip)}", settings))
+                                     created_minute=_minute(now), created_net_hash=net_hash)
             session.add(identity)
             session.flush()
         _check_lock(identity, now)
@@ -375,7 +386,7 @@ def confirm_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
     lock (committed even though the call fails)."""
     settings = settings or get_settings()
     kind, address = normalise(kind, address)
-    limiters(settings).codes.hit(keyed_hash(f"ip:{ip}", settings))
+    limiters(settings).codes.hit(_address_hashes(ip, pepper(settings))[0])
     identity_hash = keyed_hash(f"{kind}:{address}", settings)
     now = clock.now()
     failure: Exception | None = None
@@ -478,16 +489,16 @@ PG_RETURN_PLACE = "UPDATE voter_day SET candidates = candidates - 1 WHERE voter_
 
 def _checked_window(engine: Engine, campaign_id: int, now: datetime) -> Window:
     """The open window, from the cache when it is fresh; a refusal always re-reads the database."""
-    found = _windows.get(_cache_key(engine, campaign_id))
-    if found is not None and time.monotonic() - found.loaded < CACHE_SECONDS and found.opens <= now < found.closes:
+    found = _cached_window(engine, campaign_id)
+    if found is not None and found.opens <= now < found.closes:
         return found
     with unit_of_work(engine, readonly=True) as session:
         return check_open(session, campaign_id, now)
 
 
 def _checked_candidate(engine: Engine, campaign_id: int, nomination_id: int) -> None:
-    found = _candidates.get(_cache_key(engine, campaign_id))
-    if found is not None and time.monotonic() - found[1] < CACHE_SECONDS and nomination_id in found[0]:
+    listed = _cached_candidates(engine, campaign_id)
+    if listed is not None and nomination_id in listed:
         return
     with unit_of_work(engine, readonly=True) as session:
         check_candidate(session, campaign_id, nomination_id)
@@ -542,16 +553,12 @@ def _pg_connection(engine: Engine) -> Any:
     conns: dict[Any, Any] = _local.__dict__.setdefault("conns", {})
     conn = conns.get(engine.url)
     if conn is None or conn.closed:
-        import psycopg
-
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = conns[engine.url] = psycopg.connect(url, autocommit=True)
     return conn
 
 
 def _cast_pg(engine: Engine, win: Window, row: dict[str, Any]) -> Receipt:
-    import psycopg
-
     try:
         return _cast_pg_once(engine, win, row)
     except psycopg.OperationalError:
@@ -629,11 +636,42 @@ class Mismatch:
     rows: int
 
 
-def verify(session: Session, campaign_id: int) -> list[Mismatch]:
+def compare(live: dict[int, int], truth: dict[int, int]) -> list[Mismatch]:
     """Every candidate whose live counter differs from the count of its valid vote rows."""
-    live, truth = counters(session, campaign_id), recount(session, campaign_id)
     return [Mismatch(n, live.get(n, 0), truth.get(n, 0)) for n in sorted(set(live) | set(truth))
             if live.get(n, 0) != truth.get(n, 0)]
+
+
+def verify(session: Session, campaign_id: int) -> list[Mismatch]:
+    return compare(counters(session, campaign_id), recount(session, campaign_id))
+
+
+@dataclass(frozen=True)
+class Standing:
+    nomination_id: int
+    name: str | None
+    employer: str | None
+    votes: int
+
+
+@dataclass(frozen=True)
+class Standings:
+    frozen: bool
+    rows: list[Standing]  # most votes first
+
+    def names(self) -> dict[int, str | None]:
+        return {r.nomination_id: r.name for r in self.rows}
+
+
+def standings(session: Session, campaign_id: int) -> Standings:
+    """The tally with each candidate's name and employer, most votes first (what the committee
+    sees: frozen after the close, live before)."""
+    fixed = frozen(session, campaign_id)
+    counts = fixed if fixed is not None else counters(session, campaign_id)
+    people = {n.id: n for n in session.exec(select(Nomination).where(col(Nomination.id).in_(list(counts))))}
+    rows = [Standing(n, people[n].name if n in people else None, people[n].employer if n in people else None, v)
+            for n, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return Standings(fixed is not None, rows)
 
 
 def invalidate(session: Session, vote_id: int, *, actor: Actor, reason: str) -> Vote:
@@ -723,7 +761,7 @@ def freeze(session: Session, campaign: Campaign, stage: Stage) -> None:
     if frozen(session, cid) is not None:
         return
     truth = recount(session, cid)
-    mismatches = verify(session, cid)
+    mismatches = compare(counters(session, cid), truth)
     now = clock.now()
     listed = candidates(session, cid, fresh=True) | set(truth)
     for nomination_id in sorted(listed):

@@ -3,7 +3,6 @@ audit trail, calendar, outbox, users. Every POST form carries the session's CSRF
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -110,18 +109,6 @@ def calendar_page(request: Request, user: CurrentUser, session: SessionDep, camp
     })
 
 
-def _local_instant(value: str | None, zone: str, field: str) -> datetime | None:
-    """A ``datetime-local`` form value, read as wall-clock time in the campaign's zone."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{field}: {value!r} is not a date and time",
-                               message_zh="请填写正确的日期和时间（北京时间）") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
-
-
 @router.post("/calendar/{stage_name}/{action}", dependencies=[CsrfChecked, Depends(require("stages"))])
 async def stage_act(stage_name: str, action: str, request: Request, user: CurrentUser, session: SessionDep,
                     campaign: CampaignDep) -> Response:
@@ -131,9 +118,7 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
     except ValueError:
         raise NotFound(f"no stage {stage_name!r}", message_zh="没有该阶段") from None
     form = await request.form()
-    reason = str(form.get("reason") or "").strip()[:2000]
-    if not reason:
-        raise ValidationFailed("a reason is required", message_zh="请填写操作理由（将记入操作记录）")
+    reason = str(form.get("reason") or "")[:2000]  # required: the stages service refuses none
     actor, cid = acts.actor_of(user), campaign.id or 0
     if action == "open":
         stages.open_stage(session, cid, name, actor=actor, reason=reason)
@@ -142,8 +127,8 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
         stages.close_stage(session, cid, name, actor=actor, reason=reason)
         return _flash("/committee/calendar", "已关闭阶段")
     if action == "move":
-        opens = _local_instant(str(form.get("opens_at") or ""), campaign.timezone, "opens_at")
-        closes = _local_instant(str(form.get("closes_at") or ""), campaign.timezone, "closes_at")
+        opens, closes = (stages.local_instant(str(value), campaign.timezone) if value else None
+                         for value in (form.get("opens_at"), form.get("closes_at")))
         stages.move_window(session, cid, name, actor=actor, reason=reason, opens_at=opens, closes_at=closes)
         return _flash("/committee/calendar", "已调整阶段时间")
     raise NotFound(f"no action {action!r}; use open, close or move", message_zh="没有该操作")

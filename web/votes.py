@@ -18,7 +18,6 @@ from config.campaign import StageName
 from config.settings import Settings
 from core import clock
 from core.errors import JingongError, RateLimited
-from nominations import service as nominations
 from stages import service as stages
 from storage.db import unit_of_work
 from voting import service as voting
@@ -125,11 +124,9 @@ async def api_vote(body: VoteRequest, request: Request,
 def api_tally(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> dict[str, Any]:
     """The live tally (or the frozen one after the close), with the counters checked against the rows."""
     cid = campaign.id or 0
-    counts = voting.tally(session, cid)
-    names = {n.id: n.name for n in nominations.list_nominations(session, cid) if n.id in counts}
-    return {"frozen": voting.frozen(session, cid) is not None,
-            "tally": [{"nomination_id": n, "name": names.get(n), "votes": v}
-                      for n, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+    standings = voting.standings(session, cid)
+    return {"frozen": standings.frozen,
+            "tally": [{"nomination_id": r.nomination_id, "name": r.name, "votes": r.votes} for r in standings.rows],
             "counter_mismatches": [m.__dict__ for m in voting.verify(session, cid)]}
 
 
@@ -246,16 +243,13 @@ def _page_after(request: Request, engine: Engine, *, error: str | None = None, s
 def committee_votes(request: Request, session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> Response:
     cid = campaign.id or 0
     voting.scan_flags(session, cid)
-    counts = voting.tally(session, cid)
-    rows = nominations.list_nominations(session, cid)
-    names = {n.id: n for n in rows}
-    tally_rows = [(names.get(n), v) for n, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    standings = voting.standings(session, cid)
     wanted = request.query_params.get("nomination") or ""
     recent = voting.list_votes(session, cid, nomination_id=int(wanted) if wanted.isdigit() else None, limit=100)
     return render(request, "committee/votes.html", {
-        "campaign": campaign, "tally": tally_rows, "frozen": voting.frozen(session, cid) is not None,
+        "campaign": campaign, "tally": standings.rows, "frozen": standings.frozen,
         "mismatches": voting.verify(session, cid), "flags": voting.list_flags(session, cid),
-        "flag_labels": FLAG_LABELS_ZH, "recent": recent, "names": names,
+        "flag_labels": FLAG_LABELS_ZH, "recent": recent, "names": standings.names(),
         "minute_local": lambda m: voting.minute_local(m, campaign.timezone),
         "may_invalidate": accounts.may(Role(user.role), "votes"), "msg": request.query_params.get("msg"),
     })
