@@ -97,10 +97,12 @@ def create_app(
 
     from web import api, committee, exports, portal, public, votes
 
+    # The voting routes are matched first: the crowd's POST /api/votes then skips matching every
+    # other route (no path of one router matches another's, tests/web/test_routes.py checks).
+    app.include_router(votes.router)
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(committee.router)
     app.include_router(public.router)
     app.include_router(exports.router)
-    app.include_router(votes.router)
     return app
