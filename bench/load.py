@@ -1,7 +1,8 @@
 """The load generator of bench/vote_bench.py (runs in its own process): ``--concurrency`` keep-alive
 connections post ``{"nomination_id": c}`` with ``Authorization: Bearer <token>`` for every
-(voter, candidate) pair in a spread order, for ``--seconds`` or until ``--votes`` were sent.
-Prints one JSON line: requests, statuses, elapsed seconds, p50/p99 latency in ms."""
+(voter, candidate) pair in a spread order from ``--start``, for ``--seconds`` or until ``--votes`` were
+sent. Prints one JSON line: requests, statuses, connection errors, the next unused pair, elapsed
+seconds, p50/p99 latency in ms."""
 
 from __future__ import annotations
 
@@ -29,18 +30,19 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     data = json.loads(Path(args.work).read_text())
     tokens, candidates = data["tokens"], data["candidates"]
     work = pairs(len(tokens), len(candidates))
-    limit = min(len(work), args.votes or len(work))
+    limit = min(len(work), args.start + args.votes if args.votes else len(work))
     urls = [f"{u}/api/votes" for u in args.urls.split(",")]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    position = 0
+    position = args.start
     deadline = time.perf_counter() + args.seconds if args.seconds else float("inf")
-    progress_every = max(1, limit // 10)
+    progress_every = max(1, (limit - args.start) // 10)
+    errors = 0
     connector = aiohttp.TCPConnector(limit=0)
 
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker(n: int) -> None:
-            nonlocal position
+            nonlocal position, errors
             url = urls[n % len(urls)]
             while True:
                 i = position
@@ -49,13 +51,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 position += 1
                 voter, candidate = work[i]
                 started = time.perf_counter()
-                async with session.post(url, json={"nomination_id": candidates[candidate]},
-                                        headers={"Authorization": f"Bearer {tokens[voter]}"}) as response:
-                    await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                try:
+                    async with session.post(url, json={"nomination_id": candidates[candidate]},
+                                            headers={"Authorization": f"Bearer {tokens[voter]}"}) as response:
+                        await response.read()
+                        statuses[response.status] = statuses.get(response.status, 0) + 1
+                except aiohttp.ClientError:  # counted, not fatal: the run reports how many failed
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
-                if args.progress and (i + 1) % progress_every == 0:
-                    print(json.dumps({"progress": i + 1}), flush=True)
+                if args.progress and (i + 1 - args.start) % progress_every == 0:
+                    print(json.dumps({"progress": i + 1 - args.start}), flush=True)
 
         begin = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(args.concurrency)))
@@ -65,7 +71,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2) if latencies else 0.0
 
-    return {"requests": len(latencies), "statuses": statuses, "elapsed": round(elapsed, 3),
+    return {"requests": len(latencies), "statuses": statuses, "errors": errors, "next": position,
+            "elapsed": round(elapsed, 3),
             "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0, "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
 
@@ -76,6 +83,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=0)
     parser.add_argument("--votes", type=int, default=0)
+    parser.add_argument("--start", type=int, default=0, help="skip the first START (voter, candidate) pairs")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -1,18 +1,24 @@
 """Sustained votes per second through real HTTP, beside a bare FastAPI endpoint.
 
-    .venv/bin/python bench/vote_bench.py [--seconds 15] [--concurrency 32] [--instances 1]
+    .venv/bin/python bench/vote_bench.py [--rounds 3] [--seconds 8] [--concurrency 32] [--instances 1]
                                          [--backends sqlite,postgresql] [--votes N]
 
 For each database it initialises a fresh campaign, shortlists 25 candidates, creates verified
-voters (their signed tokens made with the same secret key as the server), starts ``jingong serve``
-(uvicorn, the embedded default or PostgreSQL; ``--instances`` app processes on PostgreSQL), and
-drives ``POST /api/votes`` from a separate load-generator process (bench/load.py, aiohttp,
-keep-alive connections). The baseline is bench/bare_app.py: the same body and header parsed by
-FastAPI under the same uvicorn (as many instances), no work, driven by the same generator in the
-same run.
-Prints votes/s, p50/p99 latency, the ratio to the bare endpoint, and the server's RSS.
+voters (their signed tokens made with the same secret key as the server) and starts ``jingong
+serve`` (uvicorn, the embedded default or PostgreSQL; ``--instances`` app processes on PostgreSQL).
+The baselines are bench/bare_app.py under the same uvicorn (as many instances): the same body and
+header parsed by FastAPI, no work, once as ``async def`` (``bare``, the ratio's denominator) and
+once as a plain ``def`` run in FastAPI's thread pool (``bare-threadpool``).
+
+Every server is started first; then each round drives each of them for ``--seconds`` in turn (the
+order rotates from round to round) with the same load generator, a separate process (bench/load.py,
+aiohttp, keep-alive connections). A shared machine drifts: interleaving puts every target under the
+same drift, and the ratio is taken within each round. Prints, per target, votes/s and the server's
+CPU per request summed over the rounds, the median p50/p99 latency, the ratio to ``bare`` (the
+median of the rounds, and the lowest), and the server's RSS.
 Rate limits are off for the run (all load comes from one address); every vote is a distinct
-(voter, candidate, day), so every request does the full work of an accepted vote.
+(voter, candidate, day), so every request does the full work of an accepted vote; ``votes verify``
+checks every counter against the rows at the end.
 ``--votes N`` instead runs N votes against PostgreSQL and samples the server's RSS along the way
 (the memory-flat check).
 """
@@ -29,8 +35,10 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 
 import httpx
 
@@ -59,6 +67,15 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -122,11 +139,55 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-def drive(urls: list[str], work: Path, args: argparse.Namespace, pids: list[int], *,
-          votes: int = 0) -> dict[str, object]:
-    cmd = [sys.executable, str(ROOT / "bench" / "load.py"), "--urls", ",".join(urls), "--work", str(work),
-           "--concurrency", str(args.concurrency)]
+@dataclass
+class Target:
+    """One endpoint under load: its server processes, the work its generator draws from, and the
+    result of every leg driven against it."""
+
+    name: str
+    urls: list[str]
+    servers: list[tuple[subprocess.Popen[bytes], Path]]
+    work: Path
+    env: dict[str, str] | None = None  # the app's environment (for `votes verify`); None for a baseline
+    next_pair: int = 0
+    legs: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p, _ in self.servers]
+
+    def stop(self) -> None:
+        for process, _ in self.servers:
+            process.terminate()
+        for process, _ in self.servers:
+            process.wait(20)
+
+
+def serve(name: str, cmds: list[list[str]], env: dict[str, str], tmp: Path, work: Path,
+          app_env: dict[str, str] | None) -> Target:
+    servers, urls = [], []
+    for i, cmd in enumerate(cmds):
+        port = free_port()
+        log = tmp / f"{name}-{i}.log"
+        servers.append((start([*cmd, "--port", str(port)], env, log), log))
+        urls.append(f"http://127.0.0.1:{port}")
+    target = Target(name, urls, servers, work, app_env)
+    try:
+        for (process, log), url in zip(servers, urls, strict=True):
+            wait_up(url, process, log)
+    except BaseException:
+        target.stop()
+        raise
+    return target
+
+
+def drive(target: Target, args: argparse.Namespace, *, votes: int = 0) -> dict[str, object]:
+    """One leg: the generator against ``target`` for ``--seconds`` (or ``votes`` votes), from the
+    first pair no earlier leg used."""
+    cmd = [sys.executable, str(ROOT / "bench" / "load.py"), "--urls", ",".join(target.urls), "--work",
+           str(target.work), "--concurrency", str(args.concurrency), "--start", str(target.next_pair)]
     cmd += ["--votes", str(votes), "--progress"] if votes else ["--seconds", str(args.seconds)]
+    pids = target.pids
     samples: list[int] = []
     stop = threading.Event()
 
@@ -136,6 +197,7 @@ def drive(urls: list[str], work: Path, args: argparse.Namespace, pids: list[int]
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    cpu_before = sum(cpu_seconds(p) for p in pids)
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     progress: list[tuple[int, int]] = []
     result: dict[str, object] = {}
@@ -149,111 +211,137 @@ def drive(urls: list[str], work: Path, args: argparse.Namespace, pids: list[int]
             result = data
     process.wait()
     stop.set()
+    if "requests" not in result:
+        for _, log in target.servers:
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise SystemExit(f"the load generator failed against {target.name}")
+    target.next_pair = int(result["next"])  # type: ignore[call-overload]
+    # the server's own CPU per request: steadier than the rate on a shared machine
+    result["server_cpu_s"] = sum(cpu_seconds(p) for p in pids) - cpu_before
     result["rss_mb_max"] = round(max(samples or [0]) / 1024, 1)
     result["rss_progress_mb"] = [(n, round(kb / 1024, 1)) for n, kb in progress]
+    target.legs.append(result)
     return result
 
 
-def bench_backend(name: str, url: str | None, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+def app_env(name: str, url: str | None, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "JINGONG_CLOCK_START"}}
     env |= {"JINGONG_DATA_DIR": str(tmp / name), "SECRET_KEY": SECRET, "JINGONG_CLOCK_START": CLOCK,
             "VOTE_RATE_PER_ADDRESS_MINUTE": "0", "VOTE_RATE_PER_VOTER_MINUTE": "0", "SCHEDULER_ENABLED": "false",
             "ADMIN_PASSWORD": "bench-admin-password", "PYTHONUNBUFFERED": "1"}
     if url:
         env["DATABASE_URL"] = url
-    needed = args.votes or int(args.seconds * 4000) + 1000
-    work = prepare(env, needed // CANDIDATES + 1)
-    work_file = tmp / f"{name}-work.json"
-    work_file.write_text(json.dumps(work))
+    return env
+
+
+def start_app(name: str, url: str | None, args: argparse.Namespace, tmp: Path) -> Target:
+    env = app_env(name, url, tmp)
+    needed = args.votes or int(args.rounds * args.seconds * 4000) + 1000
+    work = tmp / f"{name}-work.json"
+    work.write_text(json.dumps(prepare(env, needed // CANDIDATES + 1)))
     instances = args.instances if url else 1
-    servers, urls = [], []
-    for i in range(instances):
-        port = free_port()
-        log = tmp / f"{name}-{i}.log"
-        servers.append((start([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--no-access-log"],
-                              env, log), log))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for (process, log), u in zip(servers, urls, strict=True):
-            wait_up(u, process, log)
-        pids = [p.pid for p, _ in servers]
-        result = drive(urls, work_file, args, pids, votes=args.votes)
-        result["rss_mb_start"] = round(sum(rss_kb(p) for p in pids) / 1024, 1)
-        check = subprocess.run([sys.executable, "-m", "cli.main", "votes", "verify"], cwd=ROOT, env=env,
-                               capture_output=True, text=True)
-        result["verify"] = (check.stdout or check.stderr).strip().splitlines()[-1]
-    finally:
-        for process, _ in servers:
-            process.terminate()
-            process.wait(20)
-    return result
+    cmd = [sys.executable, "-m", "cli.main", "serve", "--no-access-log"]
+    return serve(name, [cmd] * instances, env, tmp, work, env)
 
 
-def bench_bare(args: argparse.Namespace, tmp: Path, work: Path) -> dict[str, object]:
-    """The bare endpoint with as many instances as the PostgreSQL run had."""
-    processes, urls = [], []
-    for i in range(args.instances):
-        port = free_port()
-        log = tmp / f"bare-{i}.log"
-        processes.append((start([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
-                                 "--no-access-log", "--log-level", "warning"], dict(os.environ), log), log))
-        urls.append(f"http://127.0.0.1:{port}")
+def start_bare(name: str, app: str, args: argparse.Namespace, tmp: Path, work: Path) -> Target:
+    cmd = [sys.executable, "-m", "uvicorn", app, "--no-access-log", "--log-level", "warning"]
+    return serve(name, [cmd] * args.instances, dict(os.environ), tmp, work, None)
+
+
+def verify(target: Target) -> str:
+    assert target.env is not None
+    check = subprocess.run([sys.executable, "-m", "cli.main", "votes", "verify"], cwd=ROOT, env=target.env,
+                           capture_output=True, text=True)
+    return (check.stdout or check.stderr).strip().splitlines()[-1]
+
+
+def summary(target: Target, bare: Target) -> dict[str, object]:
+    legs = target.legs
+    requests = sum(int(leg["requests"]) for leg in legs)  # type: ignore[call-overload]
+    elapsed = sum(float(leg["elapsed"]) for leg in legs)  # type: ignore[arg-type]
+    ratios = [float(leg["rps"]) / float(b["rps"])  # type: ignore[arg-type]
+              for leg, b in zip(legs, bare.legs, strict=True)]
+    statuses: dict[str, int] = {}
+    for leg in legs:
+        for status, n in leg["statuses"].items():  # type: ignore[attr-defined]
+            statuses[status] = statuses.get(status, 0) + n
+    return {"rps": round(requests / elapsed, 1), "p50_ms": round(median(float(leg["p50_ms"]) for leg in legs), 1),
+            "p99_ms": round(median(float(leg["p99_ms"]) for leg in legs), 1),  # type: ignore[arg-type]
+            "ratio": round(median(ratios), 2), "ratio_min": round(min(ratios), 2),
+            "server_cpu_ms": round(sum(float(leg["server_cpu_s"]) for leg in legs) * 1000 / max(requests, 1), 3),
+            "rss_mb_max": max(float(leg["rss_mb_max"]) for leg in legs),  # type: ignore[arg-type]
+            "statuses": statuses, "errors": sum(int(leg.get("errors", 0)) for leg in legs)}  # type: ignore[call-overload]
+
+
+def memory_run(args: argparse.Namespace, url: str, tmp: Path) -> None:
+    target = start_app("postgresql", url, args, tmp)
     try:
-        for (process, log), url in zip(processes, urls, strict=True):
-            wait_up(url, process, log)
-        return drive(urls, work, args, [p.pid for p, _ in processes])
+        rss_start = round(sum(rss_kb(p) for p in target.pids) / 1024, 1)
+        r = drive(target, args, votes=args.votes)
+        checked = verify(target)
     finally:
-        for process, _ in processes:
-            process.terminate()
-            process.wait(20)
+        target.stop()
+    print(f"\n{args.votes:,} votes on PostgreSQL: {r['rps']} votes/s, p99 {r['p99_ms']} ms, server RSS at start "
+          f"{rss_start} MB, along the run (votes, MB): {r['rss_progress_mb']}; {checked}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8, help="length of each leg")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--instances", type=int, default=1, help="app processes on PostgreSQL")
+    parser.add_argument("--instances", type=int, default=1, help="app processes on PostgreSQL (and of each baseline)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--votes", type=int, default=0, help="memory run: N votes on PostgreSQL, RSS sampled")
     args = parser.parse_args()
-    results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="jingong-vote-bench-") as tmp_name:
         tmp = Path(tmp_name)
         pg_name = f"jingong_bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        backends = ["postgresql"] if args.votes else args.backends.split(",")
+        targets: list[Target] = []
         try:
+            backends = ["postgresql"] if args.votes else args.backends.split(",")
+            pg_url = None
+            if "postgresql" in backends:
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+                pg_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
+            if args.votes:
+                assert pg_url is not None
+                memory_run(args, pg_url, tmp)
+                return
             for backend in backends:
-                url = None
-                if backend == "postgresql":
-                    with admin.connect() as conn:
-                        conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-                    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
                 print(f"{backend}: preparing ...", flush=True)
-                results[backend] = bench_backend(backend, url, args, tmp)
-                print(f"{backend}: {json.dumps(results[backend])}", flush=True)
-            if not args.votes:
-                work = next(tmp.glob("*-work.json"))
-                results["bare"] = bench_bare(args, tmp, work)
-                print(f"bare: {json.dumps(results['bare'])}", flush=True)
+                targets.append(start_app(backend, pg_url if backend == "postgresql" else None, args, tmp))
+            work = targets[0].work
+            bare = start_bare("bare", "bench.bare_app:app", args, tmp, work)
+            targets += [bare, start_bare("bare-threadpool", "bench.bare_app:app_threadpool", args, tmp, work)]
+            for r in range(args.rounds):
+                turn = targets[r % len(targets):] + targets[:r % len(targets)]
+                for target in turn:
+                    leg = drive(target, args)
+                    print(f"round {r + 1} {target.name}: {leg['rps']} req/s, p99 {leg['p99_ms']} ms", flush=True)
+            checks = {t.name: verify(t) for t in targets if t.env is not None}
         finally:
+            for target in targets:
+                target.stop()
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
             admin.dispose()
-    if args.votes:
-        r = results["postgresql"]
-        print(f"\n{args.votes:,} votes on PostgreSQL: {r['rps']} votes/s, p99 {r['p99_ms']} ms, "
-              f"server RSS along the run (votes, MB): {r['rss_progress_mb']}; {r['verify']}")
-        return
-    bare = results["bare"]
-    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare | server RSS max MB | statuses |")
-    print("|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        ratio = float(r["rps"]) / float(bare["rps"]) if bare["rps"] else 0  # type: ignore[arg-type]
-        print(f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {ratio:.2f} | {r['rss_mb_max']} | "
-              f"{r['statuses']} |")
-    print(f"(concurrency {args.concurrency}, {args.seconds:g} s each, {args.instances} app instance(s) on "
-          f"PostgreSQL; {os.cpu_count()} cores shared by servers and load generator)")
+    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare (median, lowest) | server CPU ms/request "
+          "| server RSS max MB | statuses |")
+    print("|---|---|---|---|---|---|---|---|")
+    for target in targets:
+        r = summary(target, bare)
+        errors = f", {r['errors']} connection errors" if r["errors"] else ""
+        print(f"| {target.name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['ratio']:.2f} ({r['ratio_min']:.2f}) "
+              f"| {r['server_cpu_ms']} | {r['rss_mb_max']} | {r['statuses']}{errors} |")
+    print(f"({args.rounds} rounds of {args.seconds:g} s per endpoint, interleaved; concurrency {args.concurrency}; "
+          f"{args.instances} instance(s) of the PostgreSQL app and of each baseline; {os.cpu_count()} cores shared "
+          f"by servers, database and load generator)")
+    for name, checked in checks.items():
+        print(f"{name}: {checked}")
 
 
 if __name__ == "__main__":

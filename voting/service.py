@@ -18,12 +18,12 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -225,8 +225,10 @@ _cache_lock = threading.Lock()
 
 
 def _cache_key(bind: Any, campaign_id: int) -> tuple[Any, int]:
-    """Per database (one process may serve several in tests) and campaign."""
-    return bind.url, campaign_id
+    """Per database (one process may serve several in tests) and campaign. A database is known by
+    its engine's connection pool, which the engine's read-only variants share; hashing the URL
+    instead renders it to text, four times per vote."""
+    return bind.engine.pool, campaign_id
 
 
 def clear_caches() -> None:
@@ -456,10 +458,11 @@ def _statements(dialect: str, per_day_cap: int) -> tuple[Any, Any, Any]:
     return add_vote, count_day, count_vote
 
 
-#: PostgreSQL, one vote per candidate per day: the whole vote as one autocommit statement (one
-#: round trip). ``prior`` refuses a repeat; ``d`` takes one of the day's candidate places (the
-#: ON CONFLICT ... WHERE re-checks the cap on the latest row, so racing votes cannot pass it);
-#: ``w`` writes the row only if a place was taken; ``k`` counts it only if the row was written.
+#: PostgreSQL, one vote per candidate per day: the whole vote as one statement (one round trip).
+#: ``prior`` refuses a repeat; ``d`` takes one of the day's candidate places (the ON CONFLICT ...
+#: WHERE re-checks the cap on the latest row, so racing votes cannot pass it); ``w`` writes the row
+#: only if a place was taken; ``k`` counts it only if the row was written. Written once with named
+#: parameters (psycopg); the vote lane runs the same text numbered for asyncpg.
 PG_VOTE = """
 WITH prior AS (
     SELECT 1 FROM vote WHERE nomination_id = %(n)s AND voter_id = %(v)s AND day = %(day)s AND slot = 1
@@ -487,6 +490,77 @@ SELECT EXISTS (SELECT 1 FROM prior), (SELECT candidates FROM d), (SELECT id FROM
 PG_RETURN_PLACE = "UPDATE voter_day SET candidates = candidates - 1 WHERE voter_id = %(v)s AND day = %(day)s"
 
 
+def numbered(sql: str, names: Sequence[str]) -> str:
+    """``sql`` with each ``%(name)s`` replaced by ``$i``, i the name's place in ``names`` (asyncpg)."""
+    return re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A vote admitted by the clock, the limits and the candidate list, ready to be written."""
+
+    window: Window
+    campaign_id: int
+    nomination_id: int
+    voter_id: int
+    day: str
+    cast_at: datetime
+    ip_hash: str
+    net_hash: str
+
+    #: the order of ``params()``, for drivers with numbered placeholders
+    NAMES = ("n", "v", "c", "day", "cap", "cast_at", "minute", "ip", "net")
+
+    def params(self) -> dict[str, Any]:
+        return {"n": self.nomination_id, "v": self.voter_id, "c": self.campaign_id, "day": self.day,
+                "cap": self.window.candidates_per_day, "cast_at": self.cast_at, "minute": _minute(self.cast_at),
+                "ip": self.ip_hash, "net": self.net_hash}
+
+    def outcome(self, prior: bool, used: int | None, vote_id: int | None, votes: int | None) -> Receipt | None:
+        """The receipt of the one-statement vote's answer, or the refusal it means. None: a racing
+        duplicate took a place and wrote no row; the caller gives the place back and refuses."""
+        win = self.window
+        if prior:
+            raise _already(win, self.day)
+        if used is None:
+            raise _cap_reached(win)
+        if vote_id is None:
+            return None
+        return Receipt(int(vote_id), self.nomination_id, self.day, win.candidates_per_day - int(used),
+                       int(votes) if win.show_counts and votes is not None else None)
+
+    def already(self) -> Conflict:
+        return _already(self.window, self.day)
+
+
+def admit(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
+          settings: Settings | None = None) -> Ballot:
+    """Check a vote against the limits, the clock and the candidate list (from the short-lived
+    caches; a refusal always re-reads the database). Raises the refusal; writes nothing."""
+    settings = settings or get_settings()
+    ip_hash, net_hash = _address_hashes(ip, pepper(settings))
+    found = limiters(settings)
+    found.address.hit(ip_hash)
+    found.voter.hit(str(voter_id))
+    now = clock.now()
+    win = _checked_window(engine, campaign_id, now)
+    _checked_candidate(engine, campaign_id, nomination_id)
+    return Ballot(win, campaign_id, nomination_id, voter_id, now.astimezone(win.zone).date().isoformat(), now,
+                  ip_hash, net_hash)
+
+
+def admission_is_cached(engine: Engine, campaign_id: int, nomination_id: int) -> bool:
+    """True when ``admit`` can answer from the caches alone (it will not touch the database)."""
+    win = _cached_window(engine, campaign_id)
+    listed = _cached_candidates(engine, campaign_id)
+    return win is not None and listed is not None and nomination_id in listed and win.opens <= clock.now() < win.closes
+
+
+def one_statement(ballot: Ballot, engine: Engine) -> bool:
+    """Whether the ballot is written by the one-statement PostgreSQL vote."""
+    return engine.dialect.name == "postgresql" and ballot.window.per_candidate_per_day == 1
+
+
 def _checked_window(engine: Engine, campaign_id: int, now: datetime) -> Window:
     """The open window, from the cache when it is fresh; a refusal always re-reads the database."""
     found = _cached_window(engine, campaign_id)
@@ -507,21 +581,15 @@ def _checked_candidate(engine: Engine, campaign_id: int, nomination_id: int) -> 
 def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
               settings: Settings | None = None) -> Receipt:
     """One vote: checked against the clock, the limits and the day's rules, written as a row with
-    the live counter in one transaction."""
-    settings = settings or get_settings()
-    ip_hash, net_hash = _address_hashes(ip, pepper(settings))
-    found = limiters(settings)
-    found.address.hit(ip_hash)
-    found.voter.hit(str(voter_id))
-    now = clock.now()
-    win = _checked_window(engine, campaign_id, now)
-    _checked_candidate(engine, campaign_id, nomination_id)
-    day = now.astimezone(win.zone).date().isoformat()
+    the live counter in one transaction. (On PostgreSQL the web service casts through the vote
+    lane, ``voting.lane``, which writes the same statement from the event loop.)"""
+    ballot = admit(engine, campaign_id, nomination_id, voter_id, ip, settings)
+    if one_statement(ballot, engine):
+        return _cast_pg(engine, ballot)
+    win, day = ballot.window, ballot.day
     row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
-           "cast_at": now, "minute": _minute(now), "ip_hash": ip_hash,
-           "net_hash": net_hash}
-    if engine.dialect.name == "postgresql" and win.per_candidate_per_day == 1:
-        return _cast_pg(engine, win, row)
+           "cast_at": ballot.cast_at, "minute": _minute(ballot.cast_at), "ip_hash": ballot.ip_hash,
+           "net_hash": ballot.net_hash}
     with unit_of_work(engine) as session:
         add_vote, count_day, count_vote = _statements(session.get_bind().dialect.name, win.candidates_per_day)
         slot = 1
@@ -529,10 +597,10 @@ def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: in
             slot = 1 + session.execute(select(func.count()).select_from(Vote).where(
                 Vote.nomination_id == nomination_id, Vote.voter_id == voter_id, Vote.day == day)).scalar_one()
         if slot > win.per_candidate_per_day:
-            raise _already(win, day)
+            raise ballot.already()
         vote_id = session.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
         if vote_id is None:
-            raise _already(win, day)
+            raise ballot.already()
         used: int | None = win.candidates_per_day
         if slot == 1:
             used = session.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
@@ -544,45 +612,17 @@ def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: in
                    votes if win.show_counts else None)
 
 
-_local = threading.local()
-
-
-def _pg_connection(engine: Engine) -> Any:
-    """This thread's own autocommit psycopg connection for the vote statement (the few vote
-    threads keep theirs: no pool checkout, no ping, and psycopg prepares the statement)."""
-    conns: dict[Any, Any] = _local.__dict__.setdefault("conns", {})
-    conn = conns.get(engine.url)
-    if conn is None or conn.closed:
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = conns[engine.url] = psycopg.connect(url, autocommit=True)
-    return conn
-
-
-def _cast_pg(engine: Engine, win: Window, row: dict[str, Any]) -> Receipt:
-    try:
-        return _cast_pg_once(engine, win, row)
-    except psycopg.OperationalError:
-        # The connection died (database restarted). The statement is atomic: either it ran (then
-        # the retry answers "already voted") or it did not (then the retry casts the vote).
-        _local.__dict__.get("conns", {}).clear()
-        return _cast_pg_once(engine, win, row)
-
-
-def _cast_pg_once(engine: Engine, win: Window, row: dict[str, Any]) -> Receipt:
-    params = {"n": row["nomination_id"], "v": row["voter_id"], "c": row["campaign_id"], "day": row["day"],
-              "cap": win.candidates_per_day, "cast_at": row["cast_at"], "minute": row["minute"],
-              "ip": row["ip_hash"], "net": row["net_hash"]}
-    conn = _pg_connection(engine)
-    prior, used, vote_id, votes = conn.execute(PG_VOTE, params).fetchone()
-    if prior:
-        raise _already(win, row["day"])
-    if used is None:
-        raise _cap_reached(win)
-    if vote_id is None:  # an identical vote committed between our snapshot and our insert
-        conn.execute(PG_RETURN_PLACE, params)
-        raise _already(win, row["day"])
-    return Receipt(int(vote_id), row["nomination_id"], row["day"], win.candidates_per_day - int(used),
-                   int(votes) if win.show_counts else None)
+def _cast_pg(engine: Engine, ballot: Ballot) -> Receipt:
+    params = ballot.params()
+    with engine.connect() as conn:
+        prior, used, vote_id, votes = conn.exec_driver_sql(PG_VOTE, params).one()
+        receipt = ballot.outcome(prior, used, vote_id, votes)
+        if receipt is None:
+            conn.exec_driver_sql(PG_RETURN_PLACE, params)
+        conn.commit()
+    if receipt is None:
+        raise ballot.already()
+    return receipt
 
 
 def _cap_reached(win: Window) -> GuardFailed:

@@ -1,5 +1,5 @@
 """The FastAPI application: ``create_app()`` wires routes, sessions, error answers and, in the
-lifespan, the scheduler and the mail sender."""
+lifespan, the scheduler, the mail sender and (on PostgreSQL) the vote lane."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from core.bootstrap import bootstrap
 from notifications.sender import start_sender
 from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
+from voting.lane import VoteLane
 from web import errors, security
 
 log = logging.getLogger("jingong.web")
@@ -65,9 +66,16 @@ def create_app(
         if create_admin:
             ensure_admin(engine, settings)
         handles = _start_background(app, engine) if background else []
+        # PostgreSQL: votes are cast from this event loop (voting/lane.py); without a lifespan
+        # (or on SQLite) they go to worker threads through voting.service.cast_vote
+        lane = await VoteLane.open(engine) if engine.dialect.name == "postgresql" else None
+        app.state.vote_lane = lane
         try:
             yield
         finally:
+            app.state.vote_lane = None
+            if lane is not None:
+                await lane.close()
             for handle in reversed(handles):
                 handle.shutdown()
 
@@ -83,6 +91,7 @@ def create_app(
     app.state.settings = settings
     app.state.scheduler = None
     app.state.sender = None
+    app.state.vote_lane = None
     bootstrap()
     app.add_middleware(
         SessionMiddleware,

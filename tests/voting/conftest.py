@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -17,6 +19,8 @@ from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.factories import create_nomination
 from voting import service as voting
+from voting.lane import VoteLane
+from voting.service import Receipt
 from workflow.states import State
 
 VOTING_OPENS = beijing(2021, 7, 1, 0, 0)
@@ -40,6 +44,34 @@ def voting_settings(tmp_path: Path, **changes: Any) -> Settings:
         "VOTE_CODE_INTERVAL_SECONDS": 0,
         **changes,
     })
+
+
+class Cast(Protocol):
+    def __call__(self, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
+                 settings: Settings | None = None) -> Receipt: ...
+
+
+@pytest.fixture(params=["service", "lane"])
+def cast(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Cast]:
+    """Casts a vote through ``voting.service.cast_vote``, or (PostgreSQL) through the vote lane on
+    an event loop of its own, as the web service does. Calls from several threads run as
+    concurrent votes on that loop."""
+    if request.param == "service":
+        yield functools.partial(voting.cast_vote, engine)
+        return
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the vote lane serves PostgreSQL")
+    with start_blocking_portal() as portal:
+        lane = portal.call(VoteLane.open, engine)
+
+        def through_lane(campaign_id: int, nomination_id: int, voter_id: int, ip: str,
+                         settings: Settings | None = None) -> Receipt:
+            return portal.call(lane.cast, campaign_id, nomination_id, voter_id, ip, settings)
+
+        try:
+            yield through_lane
+        finally:
+            portal.call(lane.close)
 
 
 @pytest.fixture

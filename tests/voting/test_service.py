@@ -1,5 +1,7 @@
 """The voting rules on both databases: one vote per voter per candidate per Beijing day, the
-window to the millisecond, the per-day cap, verification and its lock, the tally's integrity."""
+window to the millisecond, the per-day cap, verification and its lock, the tally's integrity.
+The rules of casting run through both doors on PostgreSQL (``cast``): the service, and the vote lane
+the web service uses there."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from stages import service as stages
 from stages.models import Campaign
 from storage.db import unit_of_work
 from tests.conftest import beijing
-from tests.voting.conftest import VOTING_CLOSES, VOTING_OPENS, code_from_outbox, voting_settings
+from tests.voting.conftest import VOTING_CLOSES, VOTING_OPENS, Cast, code_from_outbox, voting_settings
 from voting import service as voting
 from voting.models import FlagKind, Vote, VoterDay, VoterIdentity
 from voting.sms import ConsoleSms, get_gateway
@@ -31,22 +33,22 @@ from voting.sms import ConsoleSms, get_gateway
 OFFICE = Actor.system("office-test")
 
 
-def test_second_vote_same_day_refused_next_day_accepted(engine: Engine, campaign: Campaign, candidates: list[int],
-                                                        verified: Callable[[str], int], settings: Settings,
-                                                        clock: ManualClock) -> None:
+def test_second_vote_same_day_refused_next_day_accepted(cast: Cast, engine: Engine, campaign: Campaign,
+                                                        candidates: list[int], verified: Callable[[str], int],
+                                                        settings: Settings, clock: ManualClock) -> None:
     cid, first = campaign.id or 0, candidates[0]
     voter = verified("li@example.cn")
-    receipt = voting.cast_vote(engine, cid, first, voter, "10.0.0.1", settings)
+    receipt = cast(cid, first, voter, "10.0.0.1", settings)
     assert receipt.day == "2021-07-02" and receipt.candidates_left_today == 24
     with pytest.raises(Conflict) as refused:
-        voting.cast_vote(engine, cid, first, voter, "10.0.0.1", settings)
+        cast(cid, first, voter, "10.0.0.1", settings)
     assert "今天（2021-07-02）已为该候选人投过一票" in (refused.value.message_zh or "")
     # 23:59:59.999 Beijing is still the same day; midnight is the next
     clock.set(beijing(2021, 7, 2, 23, 59, 59) + timedelta(milliseconds=999))
     with pytest.raises(Conflict):
-        voting.cast_vote(engine, cid, first, voter, "10.0.0.1", settings)
+        cast(cid, first, voter, "10.0.0.1", settings)
     clock.set(beijing(2021, 7, 3, 0, 0))
-    assert voting.cast_vote(engine, cid, first, voter, "10.0.0.1", settings).day == "2021-07-03"
+    assert cast(cid, first, voter, "10.0.0.1", settings).day == "2021-07-03"
     with unit_of_work(engine, readonly=True) as session:
         assert voting.counters(session, cid) == {first: 2} == voting.recount(session, cid)
         assert voting.verify(session, cid) == []
@@ -56,50 +58,50 @@ def test_second_vote_same_day_refused_next_day_accepted(engine: Engine, campaign
     assert all(len(v.ip_hash) == 40 and "10.0.0.1" not in v.ip_hash for v in rows)
 
 
-def test_window_edges_to_the_millisecond(engine: Engine, campaign: Campaign, candidates: list[int],
+def test_window_edges_to_the_millisecond(cast: Cast, engine: Engine, campaign: Campaign, candidates: list[int],
                                          verified: Callable[[str], int], settings: Settings,
                                          clock: ManualClock) -> None:
     cid = campaign.id or 0
     voter = verified("edge@example.cn")
     clock.set(VOTING_OPENS - timedelta(milliseconds=1))
     with pytest.raises(GuardFailed, match="voting opens at 2021-07-01 00:00") as early:
-        voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.1", settings)
+        cast(cid, candidates[0], voter, "10.0.0.1", settings)
     assert not isinstance(early.value, DeadlinePassed)
     clock.set(VOTING_OPENS)
-    voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.1", settings)
+    cast(cid, candidates[0], voter, "10.0.0.1", settings)
     clock.set(VOTING_CLOSES - timedelta(milliseconds=1))  # 10 July 23:59:59.999
-    voting.cast_vote(engine, cid, candidates[1], voter, "10.0.0.1", settings)
+    cast(cid, candidates[1], voter, "10.0.0.1", settings)
     clock.set(VOTING_CLOSES)
     with pytest.raises(DeadlinePassed) as late:
-        voting.cast_vote(engine, cid, candidates[2], voter, "10.0.0.1", settings)
+        cast(cid, candidates[2], voter, "10.0.0.1", settings)
     assert "投票已于北京时间2021年7月11日 00:00截止" == late.value.message_zh
     with unit_of_work(engine, readonly=True) as session:
         assert voting.recount(session, cid) == {candidates[0]: 1, candidates[1]: 1}
 
 
-def test_window_moved_by_the_committee_is_honoured_at_once(engine: Engine, campaign: Campaign,
+def test_window_moved_by_the_committee_is_honoured_at_once(cast: Cast, engine: Engine, campaign: Campaign,
                                                            candidates: list[int], verified: Callable[[str], int],
                                                            settings: Settings) -> None:
     cid = campaign.id or 0
     voter = verified("moved@example.cn")
-    voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.1", settings)  # caches the window
+    cast(cid, candidates[0], voter, "10.0.0.1", settings)  # caches the window
     with unit_of_work(engine) as session:
         stages.close_stage(session, cid, StageName.VOTING, actor=OFFICE, reason="提前结束")
     with pytest.raises(DeadlinePassed):
-        voting.cast_vote(engine, cid, candidates[1], voter, "10.0.0.1", settings)
+        cast(cid, candidates[1], voter, "10.0.0.1", settings)
 
 
-def test_only_shortlisted_candidates_take_votes(engine: Engine, campaign: Campaign, candidates: list[int],
+def test_only_shortlisted_candidates_take_votes(cast: Cast, engine: Engine, campaign: Campaign, candidates: list[int],
                                                 verified: Callable[[str], int], settings: Settings) -> None:
     cid = campaign.id or 0
     voter = verified("only@example.cn")
     with pytest.raises(GuardFailed, match="not on the voting list"):
-        voting.cast_vote(engine, cid, candidates[3], voter, "10.0.0.1", settings)
+        cast(cid, candidates[3], voter, "10.0.0.1", settings)
     with pytest.raises(NotFound):
-        voting.cast_vote(engine, cid, 999_999, voter, "10.0.0.1", settings)
+        cast(cid, 999_999, voter, "10.0.0.1", settings)
 
 
-def test_candidates_per_day_cap(engine: Engine, spec: CampaignSpec, clock: ManualClock, tmp_path,
+def test_candidates_per_day_cap(cast: Cast, engine: Engine, spec: CampaignSpec, clock: ManualClock, tmp_path,
                                 settings: Settings) -> None:
     from tests.factories import create_nomination
     from workflow.states import State
@@ -114,16 +116,16 @@ def test_candidates_per_day_cap(engine: Engine, spec: CampaignSpec, clock: Manua
     token = voting.confirm_code(engine, cid, "email", "cap@example.cn", code_from_outbox(engine, "cap@example.cn"),
                                 "10.0.0.2", settings)
     voter = voting.voter_of_token(token, cid, settings)
-    assert voting.cast_vote(engine, cid, ids[0] or 0, voter, "10.0.0.2", settings).candidates_left_today == 1
-    assert voting.cast_vote(engine, cid, ids[1] or 0, voter, "10.0.0.2", settings).candidates_left_today == 0
+    assert cast(cid, ids[0] or 0, voter, "10.0.0.2", settings).candidates_left_today == 1
+    assert cast(cid, ids[1] or 0, voter, "10.0.0.2", settings).candidates_left_today == 0
     with pytest.raises(GuardFailed, match="at most 2 candidates") as refused:
-        voting.cast_vote(engine, cid, ids[2] or 0, voter, "10.0.0.2", settings)
+        cast(cid, ids[2] or 0, voter, "10.0.0.2", settings)
     assert "每天最多为2名候选人投票" in (refused.value.message_zh or "")
     with unit_of_work(engine, readonly=True) as session:  # the refused vote left nothing behind
         assert voting.recount(session, cid) == {ids[0]: 1, ids[1]: 1} == voting.counters(session, cid)
 
 
-def test_concurrent_double_vote_counts_once(engine: Engine, campaign: Campaign, candidates: list[int],
+def test_concurrent_double_vote_counts_once(cast: Cast, engine: Engine, campaign: Campaign, candidates: list[int],
                                             verified: Callable[[str], int], settings: Settings) -> None:
     cid = campaign.id or 0
     voter = verified("race@example.cn")
@@ -133,7 +135,7 @@ def test_concurrent_double_vote_counts_once(engine: Engine, campaign: Campaign, 
     def vote() -> None:
         barrier.wait()
         try:
-            voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.9", settings)
+            cast(cid, candidates[0], voter, "10.0.0.9", settings)
             results.append("ok")
         except Conflict:
             results.append("conflict")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from accounts.models import Role
 from config.settings import Settings
@@ -17,6 +17,7 @@ from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
 from voting import service as voting
+from voting.lane import APPLICATION_NAME
 from web.app import create_app
 
 
@@ -51,6 +52,33 @@ def test_vote_flow_and_refusals(client: TestClient, engine: Engine, candidates: 
     clock.set(beijing(2021, 7, 11, 0, 0))
     late = client.post("/api/votes", json={"nomination_id": candidates[2]}, headers=bearer)
     assert late.status_code == 422 and late.json()["detail_zh"] == "投票已于北京时间2021年7月11日 00:00截止"
+
+
+def test_the_service_votes_through_the_lane_on_postgresql(client: TestClient, engine: Engine,
+                                                         candidates: list[int]) -> None:  # noqa: F811
+    with client:  # the app's lifespan: what `jingong serve` runs
+        lane = client.app.state.vote_lane  # type: ignore[attr-defined]
+        assert (lane is not None) == (engine.dialect.name == "postgresql")
+        bearer = {"Authorization": f"Bearer {verify_over_http(client, engine, 'lane@example.cn')}"}
+        first = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
+        assert first.status_code == 201, first.text
+        again = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
+        assert again.status_code == 409 and "已为该候选人投过一票" in again.json()["detail_zh"]
+        if lane is not None:  # the statement ran on one of the lane's own connections
+            with engine.connect() as conn:
+                last = conn.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
+                                    {"name": APPLICATION_NAME}).scalars().all()
+            assert any("INSERT INTO vote " in q for q in last), last
+    assert client.app.state.vote_lane is None  # type: ignore[attr-defined]
+    with unit_of_work(engine, readonly=True) as session:
+        assert voting.recount(session, campaign_id(engine)) == {candidates[0]: 1}
+
+
+def campaign_id(engine: Engine) -> int:
+    from stages import service as stages
+
+    with unit_of_work(engine, readonly=True) as session:
+        return stages.get_campaign(session).id or 0
 
 
 def test_rate_limited_client_gets_429_with_retry_after(engine: Engine, campaign: Campaign,
