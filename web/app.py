@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.middleware.sessions import SessionMiddleware
 
 from accounts import service as accounts
@@ -43,8 +44,16 @@ def _start_background(app: FastAPI, engine: Engine) -> list[Any]:
 
 def ensure_admin(engine: Engine, settings: Settings) -> None:
     """First start: an office admin account, its password from ADMIN_PASSWORD or printed once."""
-    with unit_of_work(engine) as session:
-        generated = accounts.ensure_admin(session, settings.admin_username, settings.admin_password)
+    for attempt in range(2):
+        try:
+            with unit_of_work(engine) as session:
+                generated = accounts.ensure_admin(session, settings.admin_username, settings.admin_password)
+            break
+        except IntegrityError:
+            # several instances starting at once: another one created the account between our
+            # check and our insert, and the second look finds it (any other clash stays an error)
+            if attempt:
+                raise
     if generated:
         print(f"created office admin {settings.admin_username!r} with password: {generated}\n"
               "(shown once; change it with `jingong users passwd`)", flush=True)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
+from accounts import service as accounts
+from accounts.models import Role
+from config.settings import Settings
+from core.errors import ValidationFailed
+from stages.models import Campaign
+from storage.db import unit_of_work
 from tests.web.server import Server, running_server
+from web.app import ensure_admin
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +77,36 @@ def test_users_commands(tmp_path: Path) -> None:
     assert short.returncode == 1 and "at least 8" in short.stderr
     listed = subprocess.run([*cli, "users", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert "wang" in listed.stdout and "reviewer" in listed.stdout and "li " not in listed.stdout
+
+
+def test_instances_starting_at_once_make_one_admin(engine: Engine, campaign: Campaign,
+                                                  web_settings: Settings) -> None:
+    """Scale-out: app instances starting together race to create the office admin (the password
+    hash makes the gap between look and insert wide); each starts, and there is one admin."""
+    starters = 4
+    barrier = threading.Barrier(starters)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            ensure_admin(engine, web_settings)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with unit_of_work(engine, readonly=True) as session:
+        assert [u.username for u in accounts.list_users(session)] == ["admin"]
+
+
+def test_a_name_clash_that_is_no_race_still_fails(engine: Engine, campaign: Campaign,
+                                                  web_settings: Settings) -> None:
+    with unit_of_work(engine) as session:  # "admin" taken by a reviewer: no office admin exists
+        accounts.create_user(session, "admin", "correct-horse-42", Role.REVIEWER)
+    with pytest.raises(ValidationFailed, match="username 'admin' is taken"):
+        ensure_admin(engine, web_settings)
