@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 if args.progress and (i + 1 - args.start) % progress_every == 0:
                     print(json.dumps({"progress": i + 1 - args.start}), flush=True)
 
-        begin = time.perf_counter()
+        begin, cpu_begin = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(n) for n in range(args.concurrency)))
         elapsed = time.perf_counter() - begin
     latencies.sort()
@@ -73,6 +73,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
     return {"requests": len(latencies), "statuses": statuses, "errors": errors, "next": position,
             "elapsed": round(elapsed, 3),
+            "cpu_s": round(time.process_time() - cpu_begin, 3),
             "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0, "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
 

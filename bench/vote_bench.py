@@ -47,6 +47,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
+try:
+    import pwd
+
+    PG_UID: int | None = pwd.getpwnam("postgres").pw_uid
+except (ImportError, KeyError):  # no local PostgreSQL user: its CPU is not measured
+    PG_UID = None
 PG_ADMIN = os.environ.get("JINGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-" + "b" * 40
 CLOCK = "2021-07-02T09:00:00+08:00"  # voting open
@@ -76,6 +82,18 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> float:
+    """CPU time used so far by the PostgreSQL server's processes (all of them: the load runs alone)."""
+    total = 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if "\nUid:\t" + str(PG_UID) + "\t" in status.read_text():
+                total += cpu_seconds(int(status.parent.name))
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def wait_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -198,6 +216,7 @@ def drive(target: Target, args: argparse.Namespace, *, votes: int = 0) -> dict[s
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     cpu_before = sum(cpu_seconds(p) for p in pids)
+    db_before = database_cpu_seconds()
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     progress: list[tuple[int, int]] = []
     result: dict[str, object] = {}
@@ -218,6 +237,7 @@ def drive(target: Target, args: argparse.Namespace, *, votes: int = 0) -> dict[s
     target.next_pair = int(result["next"])  # type: ignore[call-overload]
     # the server's own CPU per request: steadier than the rate on a shared machine
     result["server_cpu_s"] = sum(cpu_seconds(p) for p in pids) - cpu_before
+    result["db_cpu_s"] = database_cpu_seconds() - db_before
     result["rss_mb_max"] = round(max(samples or [0]) / 1024, 1)
     result["rss_progress_mb"] = [(n, round(kb / 1024, 1)) for n, kb in progress]
     target.legs.append(result)
@@ -270,6 +290,8 @@ def summary(target: Target, bare: Target) -> dict[str, object]:
             "p99_ms": round(median(float(leg["p99_ms"]) for leg in legs), 1),  # type: ignore[arg-type]
             "ratio": round(median(ratios), 2), "ratio_min": round(min(ratios), 2),
             "server_cpu_ms": round(sum(float(leg["server_cpu_s"]) for leg in legs) * 1000 / max(requests, 1), 3),
+            "db_cpu_ms": round(sum(float(leg["db_cpu_s"]) for leg in legs) * 1000 / max(requests, 1), 3),
+            "load_cpu_ms": round(sum(float(leg["cpu_s"]) for leg in legs) * 1000 / max(requests, 1), 3),
             "rss_mb_max": max(float(leg["rss_mb_max"]) for leg in legs),  # type: ignore[arg-type]
             "statuses": statuses, "errors": sum(int(leg.get("errors", 0)) for leg in legs)}  # type: ignore[call-overload]
 
@@ -329,14 +351,15 @@ def main() -> None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
             admin.dispose()
-    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare (median, lowest) | server CPU ms/request "
-          "| server RSS max MB | statuses |")
+    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare (median, lowest) | CPU ms/request: app, "
+          "PostgreSQL, load generator | app RSS max MB | statuses |")
     print("|---|---|---|---|---|---|---|---|")
     for target in targets:
         r = summary(target, bare)
         errors = f", {r['errors']} connection errors" if r["errors"] else ""
+        cpu = f"{r['server_cpu_ms']}, {r['db_cpu_ms']}, {r['load_cpu_ms']}"
         print(f"| {target.name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['ratio']:.2f} ({r['ratio_min']:.2f}) "
-              f"| {r['server_cpu_ms']} | {r['rss_mb_max']} | {r['statuses']}{errors} |")
+              f"| {cpu} | {r['rss_mb_max']} | {r['statuses']}{errors} |")
     print(f"({args.rounds} rounds of {args.seconds:g} s per endpoint, interleaved; concurrency {args.concurrency}; "
           f"{args.instances} instance(s) of the PostgreSQL app and of each baseline; {os.cpu_count()} cores shared "
           f"by servers, database and load generator)")
