@@ -85,8 +85,7 @@ class VoteLane:
         if ballot is None:
             ballot = service.admit(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
         if not service.one_statement(ballot, self.engine):  # several votes a day: the general path
-            return await anyio.to_thread.run_sync(service.cast_vote, self.engine, campaign_id, nomination_id,
-                                                  voter_id, ip, settings)
+            return await anyio.to_thread.run_sync(service.write, self.engine, ballot)
         try:
             return await self._write(ballot)
         except LOST as exc:

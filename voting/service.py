@@ -583,10 +583,15 @@ def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: in
     """One vote: checked against the clock, the limits and the day's rules, written as a row with
     the live counter in one transaction. (On PostgreSQL the web service casts through the vote
     lane, ``voting.lane``, which writes the same statement from the event loop.)"""
-    ballot = admit(engine, campaign_id, nomination_id, voter_id, ip, settings)
+    return write(engine, admit(engine, campaign_id, nomination_id, voter_id, ip, settings))
+
+
+def write(engine: Engine, ballot: Ballot) -> Receipt:
+    """Write an admitted ballot: the row, the day's place and the counter, or the refusal."""
     if one_statement(ballot, engine):
         return _cast_pg(engine, ballot)
     win, day = ballot.window, ballot.day
+    campaign_id, nomination_id, voter_id = ballot.campaign_id, ballot.nomination_id, ballot.voter_id
     row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
            "cast_at": ballot.cast_at, "minute": _minute(ballot.cast_at), "ip_hash": ballot.ip_hash,
            "net_hash": ballot.net_hash}
@@ -601,11 +606,13 @@ def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: in
         vote_id = session.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
         if vote_id is None:
             raise ballot.already()
-        used: int | None = win.candidates_per_day
-        if slot == 1:
+        if slot == 1:  # a new candidate for the day takes one of the voter's places
             used = session.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
             if used is None:
                 raise _cap_reached(win)
+        else:
+            used = session.execute(select(VoterDay.candidates).where(
+                VoterDay.voter_id == voter_id, VoterDay.day == day)).scalar_one()
         votes = session.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
                                              "votes": 1}).scalar()
     return Receipt(vote_id, nomination_id, day, win.candidates_per_day - (used or 0),

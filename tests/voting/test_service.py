@@ -125,6 +125,36 @@ def test_candidates_per_day_cap(cast: Cast, engine: Engine, spec: CampaignSpec, 
         assert voting.recount(session, cid) == {ids[0]: 1, ids[1]: 1} == voting.counters(session, cid)
 
 
+def test_several_votes_per_candidate_per_day(cast: Cast, engine: Engine, spec: CampaignSpec, clock: ManualClock,
+                                             tmp_path) -> None:
+    """A campaign file may allow two votes a day for one candidate: the third is refused, the
+    candidate takes one of the day's places, and each vote counts once against the rate limit."""
+    from tests.factories import create_nomination
+    from workflow.states import State
+
+    twice = spec.model_copy(update={"voting": spec.voting.model_copy(update={"votes_per_candidate_per_day": 2})})
+    settings = voting_settings(tmp_path, VOTE_RATE_PER_VOTER_MINUTE=3)
+    with unit_of_work(engine) as session:
+        campaign = stages.load_campaign(session, twice)
+        ids = [create_nomination(session, campaign, twice, State.SHORTLISTED).id or 0 for _ in range(2)]
+    clock.set(beijing(2021, 7, 5, 12, 0))
+    cid = campaign.id or 0
+    voting.request_code(engine, cid, "email", "twice@example.cn", "10.0.0.4", settings)
+    token = voting.confirm_code(engine, cid, "email", "twice@example.cn",
+                                code_from_outbox(engine, "twice@example.cn"), "10.0.0.4", settings)
+    voter = voting.voter_of_token(token, cid, settings)
+    assert cast(cid, ids[0], voter, "10.0.0.4", settings).candidates_left_today == 24
+    assert cast(cid, ids[0], voter, "10.0.0.4", settings).candidates_left_today == 24
+    with pytest.raises(Conflict) as third:
+        cast(cid, ids[0], voter, "10.0.0.4", settings)
+    assert "已为该候选人投过2票" in (third.value.message_zh or "")
+    with pytest.raises(RateLimited):  # three votes counted, not six: the fourth is over
+        cast(cid, ids[1], voter, "10.0.0.4", settings)
+    with unit_of_work(engine, readonly=True) as session:
+        assert voting.recount(session, cid) == {ids[0]: 2} == voting.counters(session, cid)
+        assert session.exec(select(VoterDay.candidates).where(VoterDay.voter_id == voter)).one() == 1
+
+
 def test_concurrent_double_vote_counts_once(cast: Cast, engine: Engine, campaign: Campaign, candidates: list[int],
                                             verified: Callable[[str], int], settings: Settings) -> None:
     cid = campaign.id or 0
