@@ -27,8 +27,8 @@ from voting.service import Ballot, Receipt
 
 log = logging.getLogger("jingong.voting.lane")
 
-#: connections the lane keeps: enough to keep PostgreSQL busy from one app process; more only add
-#: contention (4, 8 and 16 measured within noise of each other)
+#: connections the lane keeps: enough to keep PostgreSQL busy from one app process (2, 4, 8, 12 and
+#: 16 measured within noise of each other in bench/vote_bench.py)
 CONNECTIONS = 4
 VOTE_SQL = service.numbered(service.PG_VOTE, Ballot.NAMES)
 RETURN_PLACE_SQL = service.numbered(service.PG_RETURN_PLACE, ("v", "day"))
