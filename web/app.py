@@ -74,12 +74,15 @@ def create_app(
         bootstrap()
         if create_admin:
             ensure_admin(engine, settings)
-        handles = _start_background(app, engine) if background else []
         # PostgreSQL: votes are cast from this event loop (voting/lane.py); without a lifespan
-        # (or on SQLite) they go to worker threads through voting.service.cast_vote
+        # (or on SQLite) they go to worker threads through voting.service.cast_vote. Opened before
+        # the background work starts, so a database that refuses it stops nothing half-started.
         lane = await VoteLane.open(engine) if engine.dialect.name == "postgresql" else None
         app.state.vote_lane = lane
+        handles: list[Any] = []
         try:
+            if background:
+                handles = _start_background(app, engine)
             yield
         finally:
             app.state.vote_lane = None
