@@ -54,7 +54,7 @@ def chromium() -> str | None:
 def test(extra: list[str]) -> int:
     ensure_venv()
     sh(PY, "-m", "ruff", "check", ".")
-    sh(PY, "-m", "mypy", "core", "config", "storage", "workflow", "stages", "notifications",
+    sh(PY, "-m", "mypy", "core", "config", "campaigns", "storage", "workflow", "stages", "notifications",
        "nominations", "accounts", "audit", "cli", "web", "voting")
     env = dict(os.environ)
     if not chromium():

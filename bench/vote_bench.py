@@ -118,16 +118,16 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
             os.environ[key] = env[key]
         else:
             os.environ.pop(key, None)
+    from campaigns import service as campaigns
     from config.campaign import load_campaign
     from config.settings import get_settings
     from core import clock
     from core.clock import ManualClock, use_clock
-    from stages import service as stages
+    from nominations.states import State
     from storage.db import make_engine, unit_of_work
     from tests.factories import create_nomination
     from voting import service as voting
     from voting.models import VoterIdentity
-    from workflow.states import State
 
     get_settings.cache_clear()
     settings = get_settings()
@@ -135,7 +135,7 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
     spec = load_campaign()
     with use_clock(ManualClock(datetime.fromisoformat("2021-05-10T10:00:00+08:00"))):
         with unit_of_work(engine) as session:
-            campaign = stages.get_campaign(session)
+            campaign = campaigns.get_campaign(session)
             ids = [create_nomination(session, campaign, spec, State.SHORTLISTED, name=f"候选人{i:02d}").id
                    for i in range(CANDIDATES)]
     cid = campaign.id or 0

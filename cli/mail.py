@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine
 from config.campaign import StageName
 from config.settings import get_settings
@@ -12,7 +13,6 @@ from core.errors import ValidationFailed
 from notifications import sender
 from notifications import service as mail
 from notifications.models import MailStatus
-from stages import service as stages
 from storage.db import unit_of_work
 
 mail_app = typer.Typer(help="The mail outbox: list, preview, hold, release, resend, send.", no_args_is_help=True)
@@ -112,7 +112,7 @@ def release_cmd(
     actor = cli_actor(as_)
     with unit_of_work(engine()) as session:
         if stage is not None:
-            campaign = stages.get_campaign(session)
+            campaign = campaigns.get_campaign(session)
             count = mail.announce_stage(session, campaign.id or 0, stage, actor)
         else:
             count = mail.release(session, actor=actor, mail_id=mail_id, all_held=all_, reason=reason)

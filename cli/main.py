@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
 from cli.mail import mail_app
 from cli.serve import serve, users_app
@@ -22,12 +23,12 @@ from config.settings import get_settings
 from core.bootstrap import bootstrap
 from core.errors import JingongError
 from nominations import service as nominations
+from nominations.states import STATE_LABELS_ZH, State
 from stages import service as stages
 from storage.db import unit_of_work
 from storage.migrate import upgrade
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, edges, to_mermaid
-from workflow.states import STATE_LABELS_ZH, State
 
 app = typer.Typer(
     help="jingong: runs a craftsman-award campaign (津工精匠) from nomination to commendation.",
@@ -73,10 +74,10 @@ def init(
 def campaign_show(slug: str = typer.Option(None, help="campaign slug (default: the newest)")) -> None:
     """Stages with their windows in the campaign's local time, counts and quotas."""
     with unit_of_work(engine(), readonly=True) as session:
-        campaign = stages.get_campaign(session, slug)
-        spec = stages.spec_of(campaign)
-        windows = stages.calendar(session, campaign)
-        units = stages.list_units(session, campaign.id or 0)
+        campaign = campaigns.get_campaign(session, slug)
+        spec = campaigns.spec_of(campaign)
+        windows = campaigns.calendar(session, campaign)
+        units = campaigns.list_units(session, campaign.id or 0)
         counts = nominations.count_by_state(session, campaign.id or 0)
     console.print(f"[bold]{campaign.name}[/bold]  ({campaign.slug}, edition {campaign.edition})")
     console.print(f"time zone: {spec.timezone} (all times below are local)")
@@ -131,7 +132,7 @@ def nominations_list(
         except ValueError:
             raise JingongError(f"unknown state {state!r}; known: {', '.join(s.value for s in State)}") from None
     with unit_of_work(engine(), readonly=True) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         rows = nominations.list_nominations(session, campaign.id or 0, states=states, limit=limit)
     table = Table("id", "kind", "name", "employer", "state", "track", "version")
     for n in rows:
@@ -145,8 +146,8 @@ def nominations_show(nomination_id: int) -> None:
     """One nomination with its form and state history."""
     with unit_of_work(engine(), readonly=True) as session:
         n = nominations.get(session, nomination_id)
-        campaign = stages.get_campaign_by_id(session, n.campaign_id)
-        spec = stages.spec_of(campaign)
+        campaign = campaigns.get_campaign_by_id(session, n.campaign_id)
+        spec = campaigns.spec_of(campaign)
         records = workflow.history(session, nomination_id)
         problems = nominations.form_problems(n, spec) if n.state == State.DRAFT else []
     console.print(f"[bold]#{n.id} {n.name or '(no name)'}[/bold]  {n.state} ({STATE_LABELS_ZH[State(n.state)]})"

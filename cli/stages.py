@@ -9,8 +9,10 @@ import threading
 import typer
 from rich.table import Table
 
+from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine
 from config.campaign import StageName
+from nominations import service as nominations
 from stages import jobs
 from stages import service as stages
 from storage.db import unit_of_work
@@ -25,9 +27,9 @@ def show(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with unit_of_work(engine(), readonly=True) as session:
-        campaign = stages.get_campaign(session)
-        spec = stages.spec_of(campaign)
-        rows = stages.list_stages(session, campaign.id or 0)
+        campaign = campaigns.get_campaign(session)
+        spec = campaigns.spec_of(campaign)
+        rows = campaigns.list_stages(session, campaign.id or 0)
         steps = stages.upcoming(session, campaign.id or 0)
     table = Table("stage", "title", "opens", "closes", "opened", "closed")
     fmt = "%Y-%m-%d %H:%M"
@@ -49,10 +51,10 @@ def open_cmd(name: StageName, reason: str = typer.Option(..., help="why (audited
              as_: str = typer.Option(None, "--as")) -> None:
     """Open a stage by hand now."""
     with unit_of_work(engine()) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         stage = stages.open_stage(session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason,
-                                  until=stages.local_instant(until, campaign.timezone) if until else None)
-        closes = stages.spec_of(campaign).to_local(stage.closes_at)
+                                  until=campaigns.local_instant(until, campaign.timezone) if until else None)
+        closes = campaigns.spec_of(campaign).to_local(stage.closes_at)
     console.print(f"{name.value} open until {closes:%Y-%m-%d %H:%M %Z}; the scheduler applies it at its next tick")
 
 
@@ -61,7 +63,7 @@ def close_cmd(name: StageName, reason: str = typer.Option(..., help="why (audite
               as_: str = typer.Option(None, "--as")) -> None:
     """Close a stage by hand now."""
     with unit_of_work(engine()) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         stages.close_stage(session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason)
     console.print(f"{name.value} closes now; run `jingong tick` or let the scheduler apply it")
 
@@ -73,13 +75,13 @@ def move_cmd(name: StageName, reason: str = typer.Option(..., help="why (audited
              as_: str = typer.Option(None, "--as")) -> None:
     """Move a stage's window."""
     with unit_of_work(engine()) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         stage = stages.move_window(
             session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason,
-            opens_at=stages.local_instant(opens, campaign.timezone) if opens else None,
-            closes_at=stages.local_instant(closes, campaign.timezone) if closes else None,
+            opens_at=campaigns.local_instant(opens, campaign.timezone) if opens else None,
+            closes_at=campaigns.local_instant(closes, campaign.timezone) if closes else None,
         )
-        spec = stages.spec_of(campaign)
+        spec = campaigns.spec_of(campaign)
     console.print(f"{name.value}: {spec.to_local(stage.opens_at):%Y-%m-%d %H:%M} – "
                   f"{spec.to_local(stage.closes_at):%Y-%m-%d %H:%M %Z}")
 
@@ -117,8 +119,8 @@ def extension_cmd(nomination_id: int, until: str = typer.Option(..., help="e.g. 
                   as_: str = typer.Option(None, "--as")) -> None:
     """Grant one draft a personal extension of the nomination deadline."""
     with unit_of_work(engine()) as session:
-        campaign = stages.get_campaign(session)
-        n = stages.grant_extension(session, nomination_id, until=stages.local_instant(until, campaign.timezone),
+        campaign = campaigns.get_campaign(session)
+        n = nominations.grant_extension(session, nomination_id, until=campaigns.local_instant(until, campaign.timezone),
                                    reason=reason, actor=cli_actor(as_))
-        local = stages.spec_of(campaign).to_local(n.extension_until) if n.extension_until else None
+        local = campaigns.spec_of(campaign).to_local(n.extension_until) if n.extension_until else None
     console.print(f"nomination {nomination_id} may be submitted until {local:%Y-%m-%d %H:%M:%S %Z}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
-from stages import service as stages
 from storage.db import unit_of_work
 from voting import service as voting
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_ar
 def tally_cmd() -> None:
     """The tally per candidate (frozen after the voting close, live before)."""
     with unit_of_work(engine(), readonly=True) as session:
-        standings = voting.standings(session, stages.get_campaign(session).id or 0)
+        standings = voting.standings(session, campaigns.get_campaign(session).id or 0)
     table = Table(title="frozen tally" if standings.frozen else "live tally")
     for column in ("rank", "nomination", "name", "votes"):
         table.add_column(column)
@@ -31,7 +31,7 @@ def verify_cmd() -> None:
     """Recount every candidate from the vote rows and compare with the live counters.
     Exits 1 when any counter differs."""
     with unit_of_work(engine(), readonly=True) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         cid = campaign.id or 0
         truth = voting.recount(session, cid)
         mismatches = voting.compare(voting.counters(session, cid), truth)
@@ -59,7 +59,7 @@ def invalidate_cmd(vote_id: int, reason: str = typer.Option(..., "--reason", hel
 def flags_cmd() -> None:
     """Scan for suspicious patterns (bursts from one address or network, many new voters) and list them."""
     with unit_of_work(engine()) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         new = voting.scan_flags(session, campaign.id or 0)
         flags = voting.list_flags(session, campaign.id or 0)
         table = Table(title=f"{len(flags)} flag(s), {new} new")

@@ -47,6 +47,13 @@ class NotAuthenticated(JingongError):
     """The caller has not proved who they are (a voter without a valid token)."""
 
 
+class Forbidden(JingongError):
+    """The caller is known, but their role (or their own unit's stake) does not allow the act."""
+
+    def __init__(self, message: str, message_zh: str | None = None) -> None:
+        super().__init__(message, message_zh=message_zh)
+
+
 class Conflict(JingongError):
     """The request repeats something that may happen only once (a second vote the same day)."""
 

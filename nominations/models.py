@@ -10,8 +10,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from nominations.states import State
 from storage.types import StrEnumType, UTCDateTime
-from workflow.states import State
 
 
 class NominationKind(StrEnum):

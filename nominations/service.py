@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,12 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from audit import service as audit
+from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec
 from core import clock
+from core.actor import Actor
+from core.clock import ensure_utc
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from nominations.models import (
     Nomination,
@@ -25,8 +29,7 @@ from nominations.models import (
     PriorAward,
     PriorAwardKind,
 )
-from stages.models import Campaign, NominatingUnit
-from workflow.states import State
+from nominations.states import State
 
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,8})$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -303,3 +306,25 @@ def is_over_quota(session: Session, nomination: Nomination) -> bool:
     if unit is None:
         return False
     return unit_usage(session, nomination.campaign_id).get(unit.id or 0, 0) > unit.quota
+
+
+def grant_extension(
+    session: Session, nomination_id: int, *, until: datetime, reason: str, actor: Actor
+) -> Nomination:
+    """A personal extension of the nomination deadline for one draft (honoured by the clock guard)."""
+    if not reason or not reason.strip():
+        raise ValidationFailed("an extension needs a reason", message_zh="延期须说明理由")
+    nomination = session.get(Nomination, nomination_id)
+    if nomination is None:
+        raise NotFound(f"nomination {nomination_id} not found")
+    if nomination.state != State.DRAFT:
+        raise ValidationFailed(f"nomination {nomination_id} is {nomination.state}; only a draft can be extended",
+                               message_zh="只有未提交的申报可以延期")
+    until = ensure_utc(until)
+    if until <= clock.now():
+        raise ValidationFailed("the extension must end in the future", message_zh="延期截止时间须晚于当前时间")
+    nomination.extension_until, nomination.extension_reason = until, reason.strip()
+    session.add(nomination)
+    audit.record(session, actor=actor, action="extension_granted", subject=f"nomination:{nomination_id}",
+                 reason=reason.strip(), campaign_id=nomination.campaign_id, data={"until": until.isoformat()})
+    return nomination

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from audit import service as audit
+from campaigns import service as campaigns
 from config.campaign import CampaignSpec, StageName, Track
 from config.settings import get_settings
 from core import clock
@@ -39,6 +40,7 @@ from core.actor import Actor
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination, NominationKind
+from nominations.states import FINAL_STATES, STATE_LABELS_ZH, State
 from notifications.models import (
     MailStatus,
     MailTemplate,
@@ -48,11 +50,9 @@ from notifications.models import (
     message_id_for,
 )
 from notifications.render import render
-from stages import service as stages
 from workflow import hooks
 from workflow.machine import EVENT_LABELS_ZH, Event
 from workflow.models import TransitionRecord
-from workflow.states import FINAL_STATES, STATE_LABELS_ZH, State
 
 #: the stage whose decision an event is (for "decide now, announce later")
 DECISION_STAGE: dict[Event, StageName] = {
@@ -102,7 +102,7 @@ def voting_url() -> str:
 
 
 def nomination_context(session: Session, nomination: Nomination, spec: CampaignSpec) -> dict[str, Any]:
-    unit = stages.get_unit_cached(session, nomination.unit_id) if nomination.unit_id else None
+    unit = campaigns.get_unit_cached(session, nomination.unit_id) if nomination.unit_id else None
     state = State(nomination.state)
     name = nomination.name or "（未填写姓名）"
     if nomination.kind == NominationKind.UNIT and unit is not None:
@@ -131,7 +131,7 @@ def nomination_context(session: Session, nomination: Nomination, spec: CampaignS
 
 def stage_context(session: Session, campaign_id: int, stage_name: StageName | str,
                   spec: CampaignSpec) -> dict[str, Any]:
-    stage = stages.get_stage(session, campaign_id, stage_name)
+    stage = campaigns.get_stage(session, campaign_id, stage_name)
     description = next((s.description for s in spec.stages if s.name == stage.name), "")
     return {
         "stage": {
@@ -148,7 +148,7 @@ def recipients_of(session: Session, nomination: Nomination) -> list[str]:
     """The applicant, and the nominating unit's contact for unit nominations."""
     found: list[str | None] = [nomination.applicant_email]
     if nomination.kind == NominationKind.UNIT and nomination.unit_id:
-        unit = stages.get_unit_cached(session, nomination.unit_id)
+        unit = campaigns.get_unit_cached(session, nomination.unit_id)
         if unit is not None:
             found.append(unit.contact_email)
     return _clean_addresses(found)
@@ -241,7 +241,7 @@ def hold_for(session: Session, campaign_id: int, event: Event, spec: CampaignSpe
         return None
     if is_announced(session, campaign_id, stage_name):
         return None
-    stage = stages.get_stage(session, campaign_id, stage_name)
+    stage = campaigns.get_stage(session, campaign_id, stage_name)
     if stage.closed_at is not None:
         return None  # a late decision of a stage already closed goes out at once
     return stage_name
@@ -251,8 +251,8 @@ def queue_transition_mail(session: Session, nomination: Nomination, record: Tran
     """The ``workflow.hooks`` listener: the applicant's mail for this state change (and the
     office's, for an objection), in the transition's own transaction."""
     event = Event(record.event)
-    campaign = stages.get_campaign_by_id(session, nomination.campaign_id)
-    spec = stages.spec_of(campaign)
+    campaign = campaigns.get_campaign_by_id(session, nomination.campaign_id)
+    spec = campaigns.spec_of(campaign)
     context = {
         **nomination_context(session, nomination, spec),
         "event": event.value,
@@ -303,10 +303,10 @@ def queue_reminder(session: Session, nomination: Nomination, days_left: int) -> 
     address."""
     if State(nomination.state) is not State.DRAFT:
         return None
-    campaign = stages.get_campaign_by_id(session, nomination.campaign_id)
-    spec = stages.spec_of(campaign)
-    stage = stages.get_stage(session, nomination.campaign_id, StageName.NOMINATION)
-    deadline = stages.submission_deadline(stage, spec, nomination.extension_until)
+    campaign = campaigns.get_campaign_by_id(session, nomination.campaign_id)
+    spec = campaigns.spec_of(campaign)
+    stage = campaigns.get_stage(session, nomination.campaign_id, StageName.NOMINATION)
+    deadline = campaigns.submission_deadline(stage, spec, nomination.extension_until)
     context = {
         **nomination_context(session, nomination, spec),
         "days_left": days_left,
@@ -337,8 +337,8 @@ def queue_stage_notice(
     if which not in ("opened", "closed"):
         raise ValidationFailed(f"which must be 'opened' or 'closed', not {which!r}")
     stage_name = StageName(str(stage))
-    campaign = stages.get_campaign_by_id(session, campaign_id)
-    spec = stages.spec_of(campaign)
+    campaign = campaigns.get_campaign_by_id(session, campaign_id)
+    spec = campaigns.spec_of(campaign)
     stage_ctx = stage_context(session, campaign_id, stage_name, spec)
     template = MailTemplate.STAGE_OPENED if which == "opened" else MailTemplate.STAGE_CLOSED
     live = [s.value for s in State if s not in FINAL_STATES]
@@ -367,8 +367,8 @@ def queue_committee_alert(
     body, or the same ``key``) is queued once."""
     if not subject.strip():
         raise ValidationFailed("a committee alert needs a subject")
-    campaign = stages.get_campaign_by_id(session, campaign_id)
-    spec = stages.spec_of(campaign)
+    campaign = campaigns.get_campaign_by_id(session, campaign_id)
+    spec = campaigns.spec_of(campaign)
     if key is None:
         digest = hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest()[:24]
         key = f"alert:c{campaign_id}:{digest}"
@@ -404,7 +404,7 @@ def announce_stage(
     no longer held. Audited; repeating it releases only what is still held. Returns how many
     mails were released or scheduled. The stages package calls it when the stage closes."""
     stage = StageName(str(stage_name))
-    stages.get_campaign_by_id(session, campaign_id)
+    campaigns.get_campaign_by_id(session, campaign_id)
     now = clock.now()
     if at is not None and at > now:
         result = session.execute(
@@ -464,7 +464,7 @@ def release_due(session: Session, now: datetime | None = None) -> int:
         if campaign_id is None or stage_name is None:
             continue
         try:
-            stage = stages.get_stage(session, campaign_id, stage_name)
+            stage = campaigns.get_stage(session, campaign_id, stage_name)
         except NotFound:
             continue
         if stage.closed_at is not None and stage.closed_at <= now:

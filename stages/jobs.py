@@ -24,18 +24,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from audit import service as audit
+from campaigns import service as campaigns
+from campaigns.models import Campaign, Stage
 from config.campaign import StageName
 from core import clock
 from core.actor import Actor
 from core.errors import GuardFailed
 from nominations.models import Nomination
+from nominations.states import State
 from notifications import service as mail
-from stages import service as stages
-from stages.models import Campaign, ScheduledStep, Stage, StepKind
+from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _lock_campaign(session: Session, engine: Engine, campaign_id: int) -> Campai
 
 
 def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datetime, actor: Actor) -> str:
-    stage = stages.get_stage(session, campaign.id or 0, step.stage)
+    stage = campaigns.get_stage(session, campaign.id or 0, step.stage)
     kind = StepKind(step.kind)
     if kind is StepKind.REMINDER:
         return _remind(session, campaign, stage, step.param or 0)
@@ -169,7 +170,7 @@ def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datet
     if stage.closed_at is None:
         stage.closed_at = now
         session.add(stage)
-    if stage.name in {s.value for s in stages.spec_of(campaign).rules.hold_decisions_until_announced}:
+    if stage.name in {s.value for s in campaigns.spec_of(campaign).rules.hold_decisions_until_announced}:
         mail.announce_stage(session, campaign.id or 0, stage.name, actor)
     audit.record(session, actor=actor, action="stage_closed", subject=stage.name, campaign_id=campaign.id,
                  data={"summary": summary})
@@ -210,7 +211,7 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
 
 
 def _remind(session: Session, campaign: Campaign, stage: Stage, days: int) -> str:
-    if not stages.is_open(stage):
+    if not campaigns.is_open(stage):
         return f"reminder {days}d skipped: nomination closed"
     drafts = session.exec(
         select(Nomination).where(Nomination.campaign_id == campaign.id, Nomination.state == State.DRAFT.value)
@@ -223,7 +224,7 @@ def _remind(session: Session, campaign: Campaign, stage: Stage, days: int) -> st
 def _alert(session: Session, campaign: Campaign, step: ScheduledStep, problem: str) -> None:
     audit.record(session, actor=Actor.system("scheduler"), action="alert", subject=step.key,
                  campaign_id=campaign.id, reason=problem)
-    stage_title = stages.get_stage(session, campaign.id or 0, step.stage).title
+    stage_title = campaigns.get_stage(session, campaign.id or 0, step.stage).title
     mail.queue_committee_alert(
         session, campaign.id or 0, f"【需处理】{stage_title}阶段未能按时结束",
         f"调度器未能完成“{step.key}”：{problem}\n请处理后系统将自动重试。",

@@ -1,53 +1,14 @@
-"""The campaign and its calendar, as stored. The database is the truth for every window."""
+"""The calendar's due instants, as stored: one row per open, close or reminder step."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import StrEnumType, UTCDateTime
-
-
-class Campaign(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    slug: str = Field(index=True, unique=True, max_length=64)
-    name: str
-    award_name: str
-    edition: int
-    timezone: str = Field(max_length=64)
-    #: the validated campaign file, as loaded (counts, quotas, rules, office contacts)
-    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class Stage(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("campaign_id", "name"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
-    name: str = Field(max_length=32)
-    title: str
-    position: int
-    opens_at: datetime = Field(sa_type=UTCDateTime)
-    closes_at: datetime = Field(sa_type=UTCDateTime)
-    #: when the open/close steps actually ran (None: not yet)
-    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class NominatingUnit(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("campaign_id", "name"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
-    name: str
-    category: str
-    quota: int
-    contact_email: str | None = None
 
 
 class StepKind(StrEnum):

@@ -18,13 +18,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.settings import get_settings
 from core import clock
 from notifications import service as mail
 from stages import jobs
 from stages import service as stages
 from stages.leader import Leadership
-from stages.models import Campaign
 from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,6 @@ def start_scheduler(engine: Engine, *, safety_interval: float | None = None) -> 
     handle.run_tick()  # catch up before anything else runs, in calendar order
     scheduler.add_job(handle.run_tick, IntervalTrigger(seconds=interval), id="safety-net")
     # a window moved in this process: run the tick now (a stage closed by hand is due at once)
-    stages.on_calendar_changed(lambda: scheduler.add_job(handle.run_tick, id="kick", replace_existing=True))
+    campaigns.on_calendar_changed(lambda: scheduler.add_job(handle.run_tick, id="kick", replace_existing=True))
     scheduler.start()
     return handle

@@ -21,22 +21,24 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName, Track, load_campaign
+from config.secrets import keyed_hash
 from core.actor import Actor
 from core.bootstrap import bootstrap
 from core.clock import ManualClock, use_clock
 from core.errors import DeadlinePassed, GuardFailed
 from nominations import service as nominations
 from nominations.models import Nomination, NominationKind, PriorAward, PriorAwardKind
+from nominations.states import State
 from notifications.models import OutboxMail
 from stages import jobs
 from stages import service as stages
-from stages.models import Campaign
 from storage.db import make_engine, unit_of_work
 from storage.migrate import create_all
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏吕丁任沈姚卢钟谭"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华文玉兰红建国志林海波宇浩然德华春梅斌军良成永"
@@ -130,7 +132,7 @@ class Simulation:
         """Move the clock to ``instant``, running every step due on the way, at its own instant."""
         while True:
             with unit_of_work(self.engine, readonly=True) as session:
-                campaign = stages.get_campaign(session, self.spec.slug)
+                campaign = campaigns.get_campaign(session, self.spec.slug)
                 steps = stages.pending_steps(session, campaign.id or 0, 1)
             if not steps or steps[0].due_at > instant:
                 break
@@ -149,7 +151,7 @@ class Simulation:
     @property
     def campaign_id(self) -> int:
         with unit_of_work(self.engine, readonly=True) as session:
-            return stages.get_campaign(session, self.spec.slug).id or 0
+            return campaigns.get_campaign(session, self.spec.slug).id or 0
 
     def nominate(self, people: list[Person], progress: Callable[[int], None]) -> None:
         cid = self.campaign_id
@@ -230,7 +232,7 @@ class Simulation:
                            nominations.list_nominations(session, cid, states=[State.SHORTLISTED])]
             now = self.clock.now()
             voters = [VoterIdentity(campaign_id=cid, kind=IdentityKind.PHONE,
-                                    identity_hash=voting.keyed_hash(f"phone:139{i:08d}", settings), created_at=now,
+                                    identity_hash=keyed_hash(f"phone:139{i:08d}", settings), created_at=now,
                                     created_minute=int(now.timestamp() // 60) + i // 50, verified_at=now)
                       for i in range(self.voters)]
             session.add_all(voters)
@@ -325,7 +327,7 @@ def simulate(
         with use_clock(sim.clock):
             with unit_of_work(engine) as session:
                 campaign = stages.load_campaign(session, spec)
-                unit_ids = [u.id or 0 for u in stages.list_units(session, campaign.id or 0)]
+                unit_ids = [u.id or 0 for u in campaigns.list_units(session, campaign.id or 0)]
             nomination = spec.stage(StageName.NOMINATION)
             people = _people(rng, count, nomination.opens, nomination.closes)
             sim.unit_ids = unit_ids
@@ -341,7 +343,7 @@ def simulate(
             sim.objection(uphold=rng.random() < 0.5)
             sim.advance_to(max(s.closes for s in spec.stages) + timedelta(seconds=1))
             with unit_of_work(engine, readonly=True) as session:
-                cid = stages.get_campaign(session, spec.slug).id or 0
+                cid = campaigns.get_campaign(session, spec.slug).id or 0
                 counts = {s.value: n for s, n in sorted(nominations.count_by_state(session, cid).items())}
                 mails = session.exec(select(func.count()).select_from(OutboxMail)).one()
                 total = session.exec(select(func.count()).select_from(Nomination)

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, load_campaign
 from core.clock import ManualClock, use_clock
 from stages import service as stages
-from stages.models import Campaign
 from storage.db import UnitOfWork, make_engine, unit_of_work
 from storage.migrate import create_all, upgrade
 from storage.models import metadata

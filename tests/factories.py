@@ -8,15 +8,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, Track
 from core.actor import Actor
 from core.clock import ManualClock, use_clock
 from nominations import service as nominations
 from nominations.models import Nomination, NominationKind
-from stages.models import Campaign
+from nominations.states import State
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 _names = itertools.count(1)
 
@@ -81,9 +81,9 @@ def complete_form(kind: NominationKind = NominationKind.SELF, **overrides: Any) 
 def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, **overrides: Any) -> Nomination:
     kind = overrides.pop("kind", NominationKind.SELF)
     if kind == NominationKind.UNIT and "unit_id" not in overrides:
-        from stages import service as stages
+        from campaigns import service as campaigns
 
-        overrides["unit_id"] = stages.list_units(session, campaign.id or 0)[0].id
+        overrides["unit_id"] = campaigns.list_units(session, campaign.id or 0)[0].id
     return nominations.create_draft(session, campaign, spec, complete_form(kind, **overrides))
 
 

@@ -30,7 +30,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from audit import service as audit
+from campaigns import service as campaigns
+from campaigns.models import Campaign, Stage
 from config.campaign import StageName
+from config.secrets import keyed_hash, pepper
 from config.settings import Settings, get_settings
 from core import clock
 from core.actor import Actor
@@ -45,11 +48,10 @@ from core.errors import (
 )
 from nominations.models import Nomination
 from nominations.service import EMAIL_RE
+from nominations.states import State
 from notifications import service as mail
 from notifications.models import MailTemplate
 from stages import jobs
-from stages import service as stages
-from stages.models import Campaign, Stage
 from storage.db import UnitOfWork, unit_of_work
 from voting.limits import RateLimiter
 from voting.models import (
@@ -64,7 +66,6 @@ from voting.models import (
     VoterIdentity,
 )
 from voting.sms import get_gateway
-from workflow.states import State
 
 #: a mainland mobile number (landlines receive no SMS codes)
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -76,26 +77,6 @@ CACHE_SECONDS = 2.0
 
 
 # --- hashing and tokens ------------------------------------------------------------------------
-
-
-_peppers: dict[tuple[str | None, str], bytes] = {}
-
-
-def pepper(settings: Settings | None = None) -> bytes:
-    """The key of every hash and token: the service's one secret (SECRET_KEY, or the key generated
-    on first start under the data directory)."""
-    from web.security import secret_key
-
-    settings = settings or get_settings()
-    key = (settings.secret_key, str(settings.data_dir))
-    found = _peppers.get(key)
-    if found is None:
-        found = _peppers[key] = secret_key(settings).encode("utf-8")
-    return found
-
-
-def keyed_hash(value: str, settings: Settings | None) -> str:
-    return hmac.new(pepper(settings), value.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -252,9 +233,9 @@ def window(session: Session, campaign_id: int, *, fresh: bool = False) -> Window
     found = None if fresh else _cached_window(session.get_bind(), campaign_id)
     if found is not None:
         return found
-    campaign = stages.get_campaign_by_id(session, campaign_id)
-    stage = stages.get_stage(session, campaign_id, StageName.VOTING)
-    rules = stages.spec_of(campaign).voting
+    campaign = campaigns.get_campaign_by_id(session, campaign_id)
+    stage = campaigns.get_stage(session, campaign_id, StageName.VOTING)
+    rules = campaigns.spec_of(campaign).voting
     found = Window(stage.opens_at, stage.closes_at, ZoneInfo(campaign.timezone), rules.votes_per_candidate_per_day,
                    rules.candidates_per_voter_per_day, rules.show_counts_publicly, time.monotonic())
     with _cache_lock:
@@ -367,8 +348,8 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
                           created_at=now, expires_at=expires)
         session.add(record)
         session.flush()
-        campaign = stages.get_campaign_by_id(session, campaign_id)
-        spec = stages.spec_of(campaign)
+        campaign = campaigns.get_campaign_by_id(session, campaign_id)
+        spec = campaigns.spec_of(campaign)
         minutes = settings.vote_code_ttl_seconds // 60
         if kind is IdentityKind.EMAIL:
             mail.queue_mail(session, key=f"vote-code:{record.id}", template=MailTemplate.VOTE_CODE,
@@ -758,8 +739,8 @@ def list_votes(session: Session, campaign_id: int, *, nomination_id: int | None 
 def scan_flags(session: Session, campaign_id: int) -> int:
     """Record every minute in which one address, one network, or the crowd of new voters went
     over the campaign's thresholds. Idempotent; returns how many new flags were written."""
-    campaign = stages.get_campaign_by_id(session, campaign_id)
-    rules = stages.spec_of(campaign).voting
+    campaign = campaigns.get_campaign_by_id(session, campaign_id)
+    rules = campaigns.spec_of(campaign).voting
     found: list[tuple[FlagKind, str, int, int, int]] = []
     for kind, column, threshold in ((FlagKind.IP_BURST, Vote.ip_hash, rules.flag_votes_per_address_minute),
                                     (FlagKind.NETWORK_BURST, Vote.net_hash, rules.flag_votes_per_network_minute)):
@@ -823,4 +804,4 @@ def freeze(session: Session, campaign: Campaign, stage: Stage) -> None:
 def install() -> None:
     jobs.on_stage_close(StageName.VOTING)(freeze)
     jobs.on_stage_open(StageName.VOTING)(lambda session, campaign, stage: clear_caches())
-    stages.on_calendar_changed(clear_caches)
+    campaigns.on_calendar_changed(clear_caches)

@@ -12,10 +12,9 @@ from accounts.models import Role, User
 from audit import service as audit
 from core import clock
 from core.actor import Actor, ActorKind
-from core.errors import InvalidTransition, ValidationFailed
+from core.errors import Forbidden, InvalidTransition, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
-from web.deps import Forbidden
 from workflow import service as workflow
 from workflow.machine import Event
 from workflow.models import TransitionRecord

@@ -10,12 +10,13 @@ from sqlalchemy import text
 
 from accounts import service as accounts
 from accounts.models import Role, User
+from campaigns import service as campaigns
 from config.campaign import CampaignSpec
 from core import clock
 from core.errors import NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
-from stages import service as stages
+from nominations.states import STATE_LABELS_ZH, State
 from storage.db import unit_of_work
 from web import acts, applicants, objections, security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep
@@ -32,7 +33,6 @@ from web.schemas import (
     ObjectionIn,
     WithdrawIn,
 )
-from workflow.states import STATE_LABELS_ZH, State
 
 router = APIRouter()
 
@@ -74,10 +74,10 @@ def healthz(request: Request) -> JSONResponse:
 
 def campaign_view(session: Any, campaign: Any, spec: CampaignSpec) -> dict[str, Any]:
     now = clock.now()
-    stage_rows = stages.list_stages(session, campaign.id or 0)
+    stage_rows = campaigns.list_stages(session, campaign.id or 0)
     local = spec.to_local
     counts = nominations.count_by_state(session, campaign.id or 0)
-    open_now = [s.name for s in stage_rows if stages.is_open(s, now)]
+    open_now = [s.name for s in stage_rows if campaigns.is_open(s, now)]
     return {
         "slug": campaign.slug,
         "name": campaign.name,
@@ -93,7 +93,7 @@ def campaign_view(session: Any, campaign: Any, spec: CampaignSpec) -> dict[str, 
                 "title": s.title,
                 "opens_at": local(s.opens_at).isoformat(),
                 "closes_at": local(s.closes_at).isoformat(),
-                "open_now": stages.is_open(s, now),
+                "open_now": campaigns.is_open(s, now),
                 "opened_at": local(s.opened_at).isoformat() if s.opened_at else None,
                 "closed_at": local(s.closed_at).isoformat() if s.closed_at else None,
             }
@@ -297,7 +297,7 @@ def committee_bulk(body: BulkIn, user: CurrentUser, session: SessionDep) -> dict
 @router.get("/api/committee/users", tags=["committee"])
 def committee_users(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     if not accounts.may(Role(user.role), "users"):
-        from web.deps import Forbidden
+        from core.errors import Forbidden
 
         raise Forbidden(f"role {user.role} may not list users", "您的角色无权管理用户")
     return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active, "unit_id": u.unit_id}

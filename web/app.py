@@ -16,13 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.middleware.sessions import SessionMiddleware
 
 from accounts import service as accounts
+from config import secrets
 from config.settings import Settings, get_settings
 from core.bootstrap import bootstrap
 from notifications.sender import start_sender
 from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
-from web import errors, security
+from web import errors
 
 log = logging.getLogger("jingong.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -107,7 +108,7 @@ def create_app(
     bootstrap()
     app.add_middleware(
         SessionMiddleware,
-        secret_key=security.secret_key(settings),
+        secret_key=secrets.secret_key(settings),
         session_cookie="jingong_session",
         max_age=settings.session_max_age_seconds,
         same_site="lax",

@@ -9,20 +9,20 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName
 from core import clock
 from core.actor import Actor
 from core.errors import DeadlinePassed, InvalidTransition, NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Attachment, AttachmentKind, Nomination
-from stages import service as stages
-from stages.models import Campaign
+from nominations.states import State
 from web.templating import beijing_text
 from web.uploads import ReceivedFile
 from workflow import service as workflow
 from workflow.machine import Event
 from workflow.models import TransitionRecord
-from workflow.states import State
 
 
 def deadline_of(session: Session, nomination_or_campaign: Nomination | Campaign, spec: CampaignSpec) -> datetime:
@@ -31,8 +31,8 @@ def deadline_of(session: Session, nomination_or_campaign: Nomination | Campaign,
         campaign_id, extension = nomination_or_campaign.campaign_id, nomination_or_campaign.extension_until
     else:
         campaign_id, extension = nomination_or_campaign.id or 0, None
-    stage = stages.get_stage(session, campaign_id, StageName.NOMINATION)
-    return stages.submission_deadline(stage, spec, extension)
+    stage = campaigns.get_stage(session, campaign_id, StageName.NOMINATION)
+    return campaigns.submission_deadline(stage, spec, extension)
 
 
 def _refuse_after(deadline: datetime) -> None:
@@ -137,7 +137,7 @@ def status_view(session: Session, nomination: Nomination, spec: CampaignSpec) ->
         "deadline": deadline,
         "editable": draft and now < deadline,
         "seconds_left": max(0, int((deadline - now).total_seconds())),
-        "units": stages.list_units(session, nomination.campaign_id),
+        "units": campaigns.list_units(session, nomination.campaign_id),
     }
 
 

@@ -15,13 +15,15 @@ from accounts import service as accounts
 from accounts.models import Role, User
 from audit import service as audit
 from audit.models import AuditEvent
+from campaigns import service as campaigns
+from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec, StageName, Track
 from core.errors import JingongError, NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
+from nominations.states import STATE_LABELS_ZH, State
 from notifications import service as mail
 from stages import service as stages
-from stages.models import Campaign, NominatingUnit
 from voting import service as voting
 from web import acts, applicants, objections, security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
@@ -32,7 +34,6 @@ from web.templating import render
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
-from workflow.states import STATE_LABELS_ZH, State
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
 AdminOnly = Depends(require("users"))
@@ -91,7 +92,7 @@ def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign
     counts = nominations.count_by_state(session, campaign.id or 0)
     return page(request, "dashboard.html", {
         "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
-        "windows": stages.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
+        "windows": campaigns.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
         "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
     })
 
@@ -103,7 +104,7 @@ def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
 @router.get("/calendar")
 def calendar_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
     return page(request, "calendar.html", {
-        "campaign": campaign, "stages": stages.list_stages(session, campaign.id or 0),
+        "campaign": campaign, "stages": campaigns.list_stages(session, campaign.id or 0),
         "upcoming": _upcoming(session, campaign), "may_stages": accounts.may(Role(user.role), "stages"),
         "zone": ZoneInfo(campaign.timezone),
     })
@@ -127,7 +128,7 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
         stages.close_stage(session, cid, name, actor=actor, reason=reason)
         return _flash("/committee/calendar", "已关闭阶段")
     if action == "move":
-        opens, closes = (stages.local_instant(str(value), campaign.timezone) if value else None
+        opens, closes = (campaigns.local_instant(str(value), campaign.timezone) if value else None
                          for value in (form.get("opens_at"), form.get("closes_at")))
         stages.move_window(session, cid, name, actor=actor, reason=reason, opens_at=opens, closes_at=closes)
         return _flash("/committee/calendar", "已调整阶段时间")
@@ -152,7 +153,7 @@ def _queue_row(session: Session, n: Nomination, spec: CampaignSpec, user: User, 
 def _rows(session: Session, campaign: Campaign, spec: CampaignSpec, user: User,
           states: list[State]) -> list[dict[str, Any]]:
     usage = nominations.unit_usage(session, campaign.id or 0)
-    units = {u.id or 0: u for u in stages.list_units(session, campaign.id or 0)}
+    units = {u.id or 0: u for u in campaigns.list_units(session, campaign.id or 0)}
     return [_queue_row(session, n, spec, user, usage, units)
             for n in nominations.list_nominations(session, campaign.id or 0, states=states)]
 
@@ -167,7 +168,7 @@ def screening(request: Request, user: CurrentUser, session: SessionDep, campaign
     rows.sort(key=lambda r: (-r["priority"], r["n"].submitted_at or r["n"].created_at, r["n"].id))
     return page(request, "screening.html", {"rows": rows, "state": state, "states": list(State),
                                             "conditions": {c.code: c.text for c in spec.priority_conditions},
-                                            "quota": {u.id: u.quota for u in stages.list_units(session,
+                                            "quota": {u.id: u.quota for u in campaigns.list_units(session,
                                                                                                  campaign.id or 0)}})
 
 
@@ -374,7 +375,7 @@ def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign
 @router.get("/users", dependencies=[AdminOnly])
 def users_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
     return page(request, "users.html", {"users": accounts.list_users(session), "roles": list(Role),
-                                        "units": stages.list_units(session, campaign.id or 0)})
+                                        "units": campaigns.list_units(session, campaign.id or 0)})
 
 
 @router.post("/users", dependencies=[CsrfChecked, AdminOnly])

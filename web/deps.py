@@ -11,10 +11,11 @@ from sqlalchemy import Engine
 
 from accounts import service as accounts
 from accounts.models import Role, User
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec
 from config.settings import Settings
-from stages import service as stages
-from stages.models import Campaign
+from core.errors import Forbidden
 from storage.db import UnitOfWork, unit_of_work
 from web import security
 
@@ -29,14 +30,6 @@ class UserView:
 
 class LoginRequired(Exception):
     """Nobody is logged in (or the session expired): 401 for the API, the login page for HTML."""
-
-
-class Forbidden(Exception):
-    """Logged in, but this role (or this member's unit) may not do it."""
-
-    def __init__(self, message: str, message_zh: str) -> None:
-        super().__init__(message)
-        self.message_zh = message_zh
 
 
 class CsrfFailed(Exception):
@@ -64,14 +57,14 @@ SessionDep = Annotated[UnitOfWork, Depends(get_session, scope="function")]
 
 
 def get_campaign(session: SessionDep) -> Campaign:
-    return stages.get_campaign(session)
+    return campaigns.get_campaign(session)
 
 
 CampaignDep = Annotated[Campaign, Depends(get_campaign)]
 
 
 def get_spec(request: Request, campaign: CampaignDep) -> CampaignSpec:
-    spec = request.state.spec = stages.spec_of(campaign)
+    spec = request.state.spec = campaigns.spec_of(campaign)
     return spec
 
 

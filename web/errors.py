@@ -12,6 +12,7 @@ from core.errors import (
     ConcurrentChange,
     Conflict,
     DeadlinePassed,
+    Forbidden,
     GuardFailed,
     InvalidTransition,
     JingongError,
@@ -20,7 +21,7 @@ from core.errors import (
     RateLimited,
     ValidationFailed,
 )
-from web.deps import CsrfFailed, Forbidden, LoginRequired
+from web.deps import CsrfFailed, LoginRequired
 from web.templating import beijing_text, render
 from web.uploads import UploadRejected
 
@@ -40,6 +41,8 @@ def status_of(exc: JingongError) -> int:
         return 429
     if isinstance(exc, NotAuthenticated):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, InvalidTransition | ConcurrentChange | Conflict):
         return 409
     if isinstance(exc, GuardFailed | ValidationFailed):  # DeadlinePassed is a GuardFailed
@@ -87,10 +90,6 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"detail": "log in first", "detail_zh": "请先登录"}, status_code=401)
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/committee/login?next={target}", status_code=303)
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        return error_response(request, 403, str(exc), exc.message_zh)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:

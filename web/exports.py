@@ -14,18 +14,18 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec
 from core import clock
 from core.errors import NotFound
 from nominations import service as nominations
 from nominations.models import Nomination
-from stages import service as stages
-from stages.models import Campaign, NominatingUnit
+from nominations.states import STATE_LABELS_ZH, State
 from web import applicants
 from web.deps import CampaignDep, CurrentUser, SessionDep, SpecDep, require
 from web.schemas import NominationId
 from web.templating import KIND_LABELS_ZH, TRACK_LABELS_ZH, render
-from workflow.states import STATE_LABELS_ZH, State
 
 router = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -77,7 +77,7 @@ def _value(n: Nomination, field: str, units: dict[int, NominatingUnit]) -> Any:
 
 
 def candidates_workbook(session: Session, campaign: Campaign, states: list[State] | None) -> bytes:
-    units = {u.id or 0: u for u in stages.list_units(session, campaign.id or 0)}
+    units = {u.id or 0: u for u in campaigns.list_units(session, campaign.id or 0)}
     rows = nominations.list_nominations(session, campaign.id or 0, states=states)
     rows = [n for n in rows if n.state != State.DRAFT] if states is None else rows
     wb = Workbook()
@@ -93,7 +93,7 @@ def candidates_workbook(session: Session, campaign: Campaign, states: list[State
 
 
 def results_workbook(session: Session, campaign: Campaign) -> bytes:
-    units = {u.id or 0: u for u in stages.list_units(session, campaign.id or 0)}
+    units = {u.id or 0: u for u in campaigns.list_units(session, campaign.id or 0)}
     rows = nominations.list_nominations(session, campaign.id or 0, states=RESULT_STATES)
     rows.sort(key=lambda n: (n.track != "main", n.id))
     wb = Workbook()
@@ -167,7 +167,7 @@ def calendar_ics(session: Session, campaign: Campaign, spec: CampaignSpec) -> st
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//jingong//campaign calendar//ZH", "CALSCALE:GREGORIAN",
              "METHOD:PUBLISH", f"X-WR-CALNAME:{_ics_text(campaign.name)}", f"X-WR-TIMEZONE:{spec.timezone}"]
     descriptions = {s.name.value: s.description for s in spec.stages}
-    for stage in stages.list_stages(session, campaign.id or 0):
+    for stage in campaigns.list_stages(session, campaign.id or 0):
         lines += [
             "BEGIN:VEVENT",
             f"UID:{campaign.slug}-{stage.name}@jingong",

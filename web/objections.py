@@ -14,20 +14,20 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from accounts.models import User
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import StageName
 from core import clock
 from core.actor import Actor, ActorKind
 from core.errors import GuardFailed, InvalidTransition, NotFound, ValidationFailed
 from nominations import service as nominations
+from nominations.states import State
 from notifications import service as mail
 from notifications.models import MailTemplate
-from stages import service as stages
-from stages.models import Campaign
 from web import acts
 from web.models import Objection, ObjectionStatus
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 REPLY_DAYS = 5
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -40,9 +40,9 @@ def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str
     name, contact, facts = name.strip(), contact.strip(), facts.strip()
     if not name or not contact or not facts:
         raise ValidationFailed("name, contact and facts are all required", message_zh="请填写姓名、联系方式和异议事实")
-    stage = stages.get_stage(session, campaign.id or 0, StageName.NOTICE)
+    stage = campaigns.get_stage(session, campaign.id or 0, StageName.NOTICE)
     now = clock.now()
-    if not stages.is_open(stage, now):
+    if not campaigns.is_open(stage, now):
         raise GuardFailed("objections are accepted only while the public notice is open",
                           message_zh="当前不在公示期内，不受理异议")
     nomination = nominations.get(session, nomination_id)
@@ -62,7 +62,7 @@ def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str
 def _acknowledge(session: Session, campaign: Campaign, objection: Objection, candidate: str) -> None:
     if not EMAIL_RE.match(objection.contact):
         return
-    spec = stages.spec_of(campaign)
+    spec = campaigns.spec_of(campaign)
     context = {
         **mail.campaign_context(spec), "candidate": candidate, "objection_id": objection.id,
         "objector": objection.name, "lodged_local": mail.local_text(spec, objection.lodged_at),

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from campaigns import service as campaigns
 from core.errors import JingongError, NotFound
 from nominations import service as nominations
 from nominations.models import Attachment, AttachmentKind, NominationKind
-from stages import service as stages
 from storage.db import unit_of_work
 from web import applicants, objections
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
@@ -35,7 +35,7 @@ ATTACHMENT_LABELS_ZH = {
 
 def form_context(session: Any, campaign: Any, spec: Any) -> dict[str, Any]:
     return {
-        "units": stages.list_units(session, campaign.id or 0),
+        "units": campaigns.list_units(session, campaign.id or 0),
         "grades": spec.technical_grades,
         "conditions": spec.priority_conditions,
         "labels": FIELD_LABELS,
@@ -46,7 +46,7 @@ def form_context(session: Any, campaign: Any, spec: Any) -> dict[str, Any]:
 
 @router.get("/")
 def home(request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
-    windows = stages.calendar(session, campaign)
+    windows = campaigns.calendar(session, campaign)
     deadline = applicants.deadline_of(session, campaign, spec)
     return render(request, "home.html", {"campaign": campaign, "windows": windows, "deadline": deadline})
 
@@ -167,7 +167,7 @@ async def store_upload(request: Request, token: str) -> Attachment:
     uploads_dir = Path(settings.uploads_dir)
     with unit_of_work(engine, readonly=True) as session:  # refuse early, before reading the body
         nomination = nominations.get_by_token(session, token)
-        spec = stages.spec_of(stages.get_campaign_by_id(session, nomination.campaign_id))
+        spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, nomination.campaign_id))
         applicants.ensure_editable(session, nomination, spec)
     form = await receive_upload(request, tmp_dir=uploads_dir / ".tmp", max_bytes=settings.upload_max_bytes)
     try:

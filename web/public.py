@@ -10,19 +10,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign, NominatingUnit
 from config.campaign import StageName
 from core import clock
 from core.errors import JingongError, NotFound
 from nominations import service as nominations
 from nominations.models import Attachment, Nomination
-from stages import service as stages
-from stages.models import Campaign, NominatingUnit
+from nominations.states import State
 from web import objections
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.schemas import NominationId
 from web.templating import TRACK_LABELS_ZH, render
-from workflow.states import State
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +61,7 @@ def _public(session: Session, n: Nomination) -> PublicCandidate:
 
 def published(session: Session, campaign: Campaign, stage_name: StageName) -> bool:
     """A stage's list is public once the stage has opened (by the calendar or by hand)."""
-    stage = stages.get_stage(session, campaign.id or 0, stage_name)
+    stage = campaigns.get_stage(session, campaign.id or 0, stage_name)
     return stage.opened_at is not None or clock.now() >= stage.opens_at
 
 
@@ -87,9 +87,9 @@ def commended_rows(session: Session, campaign: Campaign) -> list[PublicCandidate
 @router.get("/candidates")
 def deeds_page(request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
     rows = deeds_rows(session, campaign)
-    voting = stages.get_stage(session, campaign.id or 0, StageName.VOTING)
+    voting = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
     return render(request, "public/candidates.html", {"campaign": campaign, "candidates": rows, "voting": voting,
-                                                      "voting_open": stages.is_open(voting)})
+                                                      "voting_open": campaigns.is_open(voting)})
 
 
 @router.get("/notice")
@@ -99,10 +99,10 @@ def notice_page(request: Request, session: SessionDep, campaign: CampaignDep, sp
 
 def _notice(request: Request, session: Session, campaign: Campaign, *, error: str | None = None,
             values: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    stage = stages.get_stage(session, campaign.id or 0, StageName.NOTICE)
+    stage = campaigns.get_stage(session, campaign.id or 0, StageName.NOTICE)
     rows = notice_rows(session, campaign)
     return render(request, "public/notice.html", {
-        "campaign": campaign, "candidates": rows, "stage": stage, "open": stages.is_open(stage),
+        "campaign": campaign, "candidates": rows, "stage": stage, "open": campaigns.is_open(stage),
         "tracks": TRACK_LABELS_ZH, "error": error, "values": values or {},
         "done": request.query_params.get("done") == "1",
     }, status_code=status_code)

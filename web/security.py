@@ -1,38 +1,16 @@
-"""The signing key of session cookies, CSRF tokens, committee login state."""
+"""Committee login state and CSRF tokens in the signed session cookie."""
 
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-from pathlib import Path
 
 from starlette.requests import Request
 
-from config.settings import Settings
 from core import clock
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-
-
-def secret_key(settings: Settings) -> str:
-    """SECRET_KEY, or one generated on first start and kept in ``data_dir/secret_key`` (0600),
-    so sessions survive a restart."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = Path(settings.data_dir) / "secret_key"
-    if path.exists():
-        value = path.read_text(encoding="utf-8").strip()
-        if len(value) >= 32:
-            return value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
-    os.chmod(path, 0o600)
-    return value
 
 
 def csrf_token(request: Request) -> str:

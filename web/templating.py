@@ -13,8 +13,8 @@ from starlette.responses import HTMLResponse
 
 from accounts.service import ROLE_LABELS_ZH
 from core import clock
+from nominations.states import STATE_LABELS_ZH, State
 from workflow.machine import EVENT_LABELS_ZH, Event
-from workflow.states import STATE_LABELS_ZH, State
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 BEIJING = ZoneInfo("Asia/Shanghai")

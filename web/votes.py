@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 
 from accounts import service as accounts
 from accounts.models import Role, User
+from campaigns import service as campaigns
 from config.campaign import StageName
 from config.settings import Settings
 from core import clock
 from core.errors import JingongError, RateLimited
-from stages import service as stages
 from storage.db import unit_of_work
 from voting import service as voting
 from voting.lane import VoteLane
@@ -61,7 +61,7 @@ def campaign_id_of(request: Request, engine: Engine) -> int:
     cached = getattr(request.app.state, "campaign_id", None)
     if cached is None:
         with unit_of_work(engine, readonly=True) as session:
-            cached = request.app.state.campaign_id = stages.get_campaign(session).id or 0
+            cached = request.app.state.campaign_id = campaigns.get_campaign(session).id or 0
     return int(cached)
 
 
@@ -165,8 +165,8 @@ def api_invalidate(vote_id: Id, body: InvalidateRequest, session: SessionDep,
 
 def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | None, error: str | None = None,
                pending: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    stage = stages.get_stage(session, campaign.id or 0, StageName.VOTING)
-    rules = stages.spec_of(campaign).voting
+    stage = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
+    rules = campaigns.spec_of(campaign).voting
     rows = [c for c in public.deeds_rows(session, campaign) if c.id in voting.candidates(session, campaign.id or 0)]
     counts = voting.tally(session, campaign.id or 0) if rules.show_counts_publicly else None
     return render(request, "public/vote.html", {
@@ -240,7 +240,7 @@ def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
 def _page_after(request: Request, engine: Engine, *, error: str | None = None, status_code: int = 200,
                 exc: JingongError | None = None, pending: dict[str, str] | None = None) -> Response:
     with unit_of_work(engine, readonly=True) as session:
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         voter = _voter_or_none(request, request.cookies.get(COOKIE), campaign.id or 0)
         response = _vote_page(request, session, campaign, voter=voter, error=error, pending=pending,
                               status_code=status_code)

@@ -16,7 +16,7 @@ from typing import Any
 
 from transitions import Machine
 
-from workflow.states import State
+from nominations.states import State
 
 
 class Event(StrEnum):
@@ -168,7 +168,7 @@ def to_mermaid() -> str:
     lines = ["stateDiagram-v2", f"    [*] --> {State.DRAFT.value}"]
     for source, event, dest in edges():
         lines.append(f"    {source.value} --> {dest.value}: {event.value}")
-    from workflow.states import FINAL_STATES
+    from nominations.states import FINAL_STATES
 
     for state in State:
         if state in FINAL_STATES:

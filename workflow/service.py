@@ -16,18 +16,18 @@ from sqlalchemy import Update, bindparam, func, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName, Track
 from core import clock
 from core.actor import Actor
 from core.errors import ConcurrentChange, DeadlinePassed, GuardFailed, InvalidTransition, NotFound
 from nominations import service as nominations
 from nominations.models import Nomination, PriorAwardKind
-from stages import service as stages
-from stages.models import Campaign
+from nominations.states import STATE_LABELS_ZH, State
 from workflow import hooks
 from workflow.machine import REASON_REQUIRED, Event, NominationAdapter, destination, destinations_of, run
 from workflow.models import TransitionRecord
-from workflow.states import STATE_LABELS_ZH, State
 
 
 def transition(
@@ -155,11 +155,11 @@ class _GuardContext:
 
     @functools.cached_property
     def campaign(self) -> Campaign:
-        return stages.get_campaign_by_id(self.session, self.nomination.campaign_id)
+        return campaigns.get_campaign_by_id(self.session, self.nomination.campaign_id)
 
     @functools.cached_property
     def spec(self) -> CampaignSpec:
-        return stages.spec_of(self.campaign)
+        return campaigns.spec_of(self.campaign)
 
     def guards(self) -> dict[str, Callable[[], bool]]:
         return {
@@ -181,9 +181,9 @@ class _GuardContext:
         return True
 
     def nomination_open(self) -> bool:
-        stage = stages.get_stage(self.session, self.campaign.id or 0, StageName.NOMINATION)
+        stage = campaigns.get_stage(self.session, self.campaign.id or 0, StageName.NOMINATION)
         now = clock.now()
-        deadline = stages.submission_deadline(stage, self.spec, self.nomination.extension_until)
+        deadline = campaigns.submission_deadline(stage, self.spec, self.nomination.extension_until)
         local = self.spec.to_local(deadline).strftime("%Y-%m-%d %H:%M:%S")
         if now < stage.opens_at:
             opens = self.spec.to_local(stage.opens_at).strftime("%Y-%m-%d %H:%M")
@@ -284,7 +284,7 @@ def replay(records: list[TransitionRecord]) -> State:
 
 def check_shortlist(session: Session, campaign_id: int) -> int:
     """The shortlist must hold min..max candidates when screening closes."""
-    spec = stages.spec_of(stages.get_campaign_by_id(session, campaign_id))
+    spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, campaign_id))
     count = count_in_state(session, campaign_id, State.SHORTLISTED)
     if not spec.shortlist.min <= count <= spec.shortlist.max:
         raise GuardFailed(
@@ -297,7 +297,7 @@ def check_shortlist(session: Session, campaign_id: int) -> int:
 
 def check_review(session: Session, campaign_id: int) -> dict[Track, int]:
     """The review must name exactly the configured number per track."""
-    spec = stages.spec_of(stages.get_campaign_by_id(session, campaign_id))
+    spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, campaign_id))
     counts: dict[Track, int] = {}
     for track in Track:
         counts[track] = session.exec(

@@ -78,16 +78,16 @@ def test_transition_from_the_command_line(tmp_path: Path):
     assert run(tmp_path, "init").returncode == 0
     from sqlmodel import Session
 
+    from campaigns import service as campaigns
     from config.campaign import load_campaign
-    from stages import service as stages
+    from nominations.states import State
     from storage.db import make_engine
     from tests.factories import create_nomination
-    from workflow.states import State
 
     engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'jingong.db'}")
     with Session(engine) as session:
         spec = load_campaign()
-        campaign = stages.get_campaign(session)
+        campaign = campaigns.get_campaign(session)
         n = create_nomination(session, campaign, spec, State.SUBMITTED)
         session.commit()
         nomination_id = n.id

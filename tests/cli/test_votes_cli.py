@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from campaigns import service as campaigns
 from config.campaign import load_campaign
 from config.settings import Settings
 from core.clock import ManualClock, use_clock
-from stages import service as stages
+from nominations.states import State
 from storage.db import make_engine, unit_of_work
 from storage.migrate import upgrade
 from tests.cli.test_cli import run
@@ -17,7 +18,6 @@ from tests.conftest import beijing
 from tests.factories import create_nomination
 from voting import service as voting
 from voting.models import VoterIdentity
-from workflow.states import State
 
 
 def test_votes_commands(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_votes_commands(tmp_path: Path) -> None:
     spec = load_campaign()
     with use_clock(ManualClock(beijing(2021, 5, 1, 10, 0))) as clock:
         with unit_of_work(engine) as session:
-            campaign = stages.get_campaign(session)
+            campaign = campaigns.get_campaign(session)
             nomination = create_nomination(session, campaign, spec, State.SHORTLISTED, name="张师傅")
             voters = [VoterIdentity(campaign_id=campaign.id or 0, kind="email", identity_hash=f"x{i}",
                                     created_at=clock.now(), created_minute=0) for i in range(2)]

@@ -9,8 +9,8 @@ import pytest
 from core.errors import InvalidTransition, ValidationFailed
 from nominations import service as nominations
 from nominations.models import NominationKind, PriorAward
+from nominations.states import State
 from tests.factories import complete_form, create_draft, create_nomination
-from workflow.states import State
 
 
 def test_draft_may_be_incomplete_but_never_wrong(uow, campaign, spec, clock):

@@ -13,10 +13,10 @@ from cli.common import console
 from cli.main import app
 from config.settings import get_settings
 from core.errors import InvalidTransition, ValidationFailed
+from nominations.states import State
 from notifications.models import MailStatus, OutboxMail
 from storage.db import dispose_engines, unit_of_work
 from tests.factories import create_nomination
-from workflow.states import State
 
 runner = CliRunner()
 

@@ -11,18 +11,18 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from audit.models import AuditEvent
+from campaigns import service as campaigns
 from config.campaign import StageName
 from core.errors import InvalidTransition, ValidationFailed
 from nominations.models import Nomination, NominationKind
+from nominations.states import State
 from notifications import sender
 from notifications import service as mail
 from notifications.models import MailStatus, MailTemplate, OutboxMail, message_id_for
-from stages import service as stages
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_draft, create_nomination
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 
 def _mails(session, nomination_id=None) -> list[OutboxMail]:
@@ -78,7 +78,7 @@ def test_a_mail_that_cannot_be_rendered_refuses_the_change(uow, campaign, spec, 
 
 def test_unit_nominations_copy_the_units_contact(uow, campaign, spec, clock):
     with uow() as session:
-        unit = stages.list_units(session, campaign.id)[1]
+        unit = campaigns.list_units(session, campaign.id)[1]
         unit.contact_email = "hr@dept.example.cn"
         session.add(unit)
         n = create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
@@ -171,7 +171,7 @@ def test_held_mails_go_out_once_their_stage_has_closed(uow, engine, campaign, sp
     memory = sender.MemoryTransport()
     assert sender.drain(engine, memory).sent == 1
     with uow() as session:
-        stage = stages.get_stage(session, campaign.id, StageName.SCREENING)
+        stage = campaigns.get_stage(session, campaign.id, StageName.SCREENING)
         stage.closed_at = clock.now()
         session.add(stage)
     assert sender.drain(engine, memory).sent == 1

@@ -8,17 +8,17 @@ import pytest
 from jinja2 import UndefinedError
 from sqlmodel import select
 
+from campaigns import service as campaigns
 from config.campaign import StageName
 from config.settings import get_settings
 from nominations.models import NominationKind
+from nominations.states import State
 from notifications import service as mail
 from notifications.models import MailTemplate, OutboxMail
 from notifications.render import TEMPLATES_DIR, render, template_file
-from stages import service as stages
 from tests.factories import OFFICE, create_nomination
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 
 def test_one_template_per_event_and_a_file_per_template():
@@ -35,7 +35,7 @@ def every_mail(engine, campaign, spec, clock):
     with unit_of_work(engine) as session:
         for state in State:
             create_nomination(session, campaign, spec, state)
-        unit = stages.list_units(session, campaign.id)[0]
+        unit = campaigns.list_units(session, campaign.id)[0]
         unit.contact_email = "hr@unit.example.cn"
         session.add(unit)
         create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from campaigns import service as campaigns
 from config.settings import SmtpSecurity
 from core.errors import JingongError
 from nominations.models import NominationKind
+from nominations.states import State
 from notifications import sender
 from notifications.models import MailStatus, OutboxMail
-from stages import service as stages
 from storage.db import unit_of_work
 from tests.factories import create_nomination
 from tests.notifications.conftest import SmtpServer, free_port, settings_for
-from workflow.states import State
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def _every_mail_once_or_failed(uow, server: SmtpServer) -> None:
 
 def test_what_arrives_is_right(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     with uow() as session:
-        unit = stages.list_units(session, campaign.id)[0]
+        unit = campaigns.list_units(session, campaign.id)[0]
         unit.contact_email = "hr@unit.example.cn"
         session.add(unit)
         n = create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id,
@@ -159,7 +159,7 @@ def test_a_5xx_on_data_fails_at_once(uow, engine, campaign, spec, clock, smtp_se
 
 def test_some_recipients_refused_the_others_served(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     with uow() as session:
-        unit = stages.list_units(session, campaign.id)[0]
+        unit = campaigns.list_units(session, campaign.id)[0]
         unit.contact_email = "gone@unit.example.cn"
         session.add(unit)
         create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)

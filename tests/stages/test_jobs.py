@@ -8,19 +8,22 @@ import pytest
 from sqlmodel import col, func, select
 
 from audit.models import AuditEvent
+from campaigns import service as campaigns
+from campaigns.models import Stage
 from config.campaign import StageName, Track
 from core.actor import Actor
 from core.errors import DeadlinePassed, ValidationFailed
+from nominations import service as nominations
 from nominations.models import Nomination
+from nominations.states import State
 from notifications.models import OutboxMail
 from stages import jobs
 from stages import service as stages
-from stages.models import ScheduledStep, Stage
+from stages.models import ScheduledStep
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_draft, create_nomination
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 COMMITTEE = Actor.system("test-committee")
 
@@ -56,7 +59,7 @@ def test_submission_after_the_instant_is_refused_even_if_the_close_never_ran(uow
         assert workflow.transition(session, early.id, Event.SUBMIT, actor=Actor.applicant())
     clock.set(beijing(2021, 5, 31, 18, 0))
     with uow() as session:
-        assert stages.get_stage(session, campaign.id, StageName.NOMINATION).closed_at is None  # no job ran
+        assert campaigns.get_stage(session, campaign.id, StageName.NOMINATION).closed_at is None  # no job ran
     with pytest.raises(DeadlinePassed) as info, uow() as session:
         workflow.transition(session, late.id, Event.SUBMIT, actor=Actor.applicant())
     assert "2021-05-31 18:00:00 (Asia/Shanghai)" in str(info.value)
@@ -113,8 +116,8 @@ def test_screening_close_with_a_short_shortlist_alerts_and_does_not_advance(uow,
     assert "holds 19" in blocked.summary
     with uow() as session:
         assert session.get(Nomination, extra.id).state == State.SCREENED  # nothing moved
-        assert stages.get_stage(session, campaign.id, StageName.SCREENING).closed_at is None
-        assert stages.get_stage(session, campaign.id, StageName.VOTING).opened_at is None  # order kept
+        assert campaigns.get_stage(session, campaign.id, StageName.SCREENING).closed_at is None
+        assert campaigns.get_stage(session, campaign.id, StageName.VOTING).opened_at is None  # order kept
         alerts = _audit(session, "alert")
         assert len(alerts) == 1 and "holds 19" in alerts[0].reason
         office = session.exec(select(OutboxMail).where(OutboxMail.template == "committee_alert")).all()
@@ -223,7 +226,7 @@ def test_close_by_hand_then_reopen(uow, campaign, spec, clock, engine):
     with uow() as session:
         stages.open_stage(session, campaign.id, StageName.NOMINATION, actor=COMMITTEE, reason="重开",
                           until=clock.now() + timedelta(days=1))
-        assert stages.get_stage(session, campaign.id, StageName.NOMINATION).closed_at is None
+        assert campaigns.get_stage(session, campaign.id, StageName.NOMINATION).closed_at is None
     with uow() as session:
         assert workflow.transition(session, draft.id, Event.SUBMIT, actor=Actor.applicant())
     with uow() as session:
@@ -235,12 +238,12 @@ def test_personal_extension(uow, campaign, spec, clock, engine):
     with uow() as session:
         draft = create_draft(session, campaign, spec)
         submitted = create_nomination(session, campaign, spec, State.SUBMITTED)
-        stages.grant_extension(session, draft.id, until=beijing(2021, 6, 2, 12, 0), reason="材料邮寄延误",
+        nominations.grant_extension(session, draft.id, until=beijing(2021, 6, 2, 12, 0), reason="材料邮寄延误",
                                actor=COMMITTEE)
         with pytest.raises(ValidationFailed, match="only a draft"):
-            stages.grant_extension(session, submitted.id, until=beijing(2021, 6, 2), reason="x", actor=COMMITTEE)
+            nominations.grant_extension(session, submitted.id, until=beijing(2021, 6, 2), reason="x", actor=COMMITTEE)
         with pytest.raises(ValidationFailed, match="needs a reason"):
-            stages.grant_extension(session, draft.id, until=beijing(2021, 6, 2), reason="", actor=COMMITTEE)
+            nominations.grant_extension(session, draft.id, until=beijing(2021, 6, 2), reason="", actor=COMMITTEE)
     clock.set(beijing(2021, 6, 2, 11, 59, 59, 999000))
     jobs.tick(engine)  # the nomination stage closes for everybody else meanwhile
     with uow() as session:
@@ -252,7 +255,7 @@ def test_personal_extension(uow, campaign, spec, clock, engine):
 def test_extension_ends_to_the_millisecond(uow, campaign, spec, clock):
     with uow() as session:
         draft = create_draft(session, campaign, spec)
-        stages.grant_extension(session, draft.id, until=beijing(2021, 6, 2, 12, 0), reason="延误", actor=COMMITTEE)
+        nominations.grant_extension(session, draft.id, until=beijing(2021, 6, 2, 12, 0), reason="延误", actor=COMMITTEE)
     clock.set(beijing(2021, 6, 2, 12, 0))
     with pytest.raises(DeadlinePassed, match="2021-06-02 12:00:00"), uow() as session:
         workflow.transition(session, draft.id, Event.SUBMIT, actor=Actor.applicant())

@@ -10,18 +10,18 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec
 from config.settings import Settings
 from core.clock import ManualClock
+from nominations.states import State
 from notifications.models import MailTemplate, OutboxMail
-from stages.models import Campaign
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.factories import create_nomination
 from voting import service as voting
 from voting.lane import VoteLane
 from voting.service import Receipt
-from workflow.states import State
 
 VOTING_OPENS = beijing(2021, 7, 1, 0, 0)
 VOTING_CLOSES = beijing(2021, 7, 11, 0, 0)

@@ -10,8 +10,8 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine, text
 from sqlmodel import select
 
+from campaigns.models import Campaign
 from config.settings import Settings
-from stages.models import Campaign
 from storage.db import unit_of_work
 from voting import service as voting
 from voting.lane import APPLICATION_NAME, VoteLane

@@ -15,14 +15,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from audit.models import AuditEvent
+from campaigns import service as campaigns
+from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName
+from config.secrets import keyed_hash
 from config.settings import Settings
 from core.actor import Actor
 from core.clock import ManualClock
 from core.errors import Conflict, DeadlinePassed, GuardFailed, NotFound, RateLimited, ValidationFailed
 from stages import jobs
 from stages import service as stages
-from stages.models import Campaign
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import VOTING_CLOSES, VOTING_OPENS, Cast, code_from_outbox, voting_settings
@@ -103,8 +105,8 @@ def test_only_shortlisted_candidates_take_votes(cast: Cast, engine: Engine, camp
 
 def test_candidates_per_day_cap(cast: Cast, engine: Engine, spec: CampaignSpec, clock: ManualClock, tmp_path,
                                 settings: Settings) -> None:
+    from nominations.states import State
     from tests.factories import create_nomination
-    from workflow.states import State
 
     capped = spec.model_copy(update={"voting": spec.voting.model_copy(update={"candidates_per_voter_per_day": 2})})
     with unit_of_work(engine) as session:
@@ -129,8 +131,8 @@ def test_several_votes_per_candidate_per_day(cast: Cast, engine: Engine, spec: C
                                              tmp_path) -> None:
     """A campaign file may allow two votes a day for one candidate: the third is refused, the
     candidate takes one of the day's places, and each vote counts once against the rate limit."""
+    from nominations.states import State
     from tests.factories import create_nomination
-    from workflow.states import State
 
     twice = spec.model_copy(update={"voting": spec.voting.model_copy(update={"votes_per_candidate_per_day": 2})})
     settings = voting_settings(tmp_path, VOTE_RATE_PER_VOTER_MINUTE=3)
@@ -210,7 +212,7 @@ def test_verification_stores_hashes_and_locks_for_a_doubling_time(engine: Engine
     with unit_of_work(engine, readonly=True) as session:
         identity = session.exec(select(VoterIdentity)).one()
         dump = session.execute(text("SELECT * FROM voter_identity")).all()
-    assert "wang" not in repr(dump) and identity.identity_hash == voting.keyed_hash("email:wang@example.cn", settings)
+    assert "wang" not in repr(dump) and identity.identity_hash == keyed_hash("email:wang@example.cn", settings)
 
 
 def test_codes_expire_and_bad_addresses_are_refused(engine: Engine, campaign: Campaign, candidates: list[int],
@@ -337,9 +339,9 @@ def test_the_voting_close_freezes_the_tally_once(engine: Engine, campaign: Campa
     voting.cast_vote(engine, cid, candidates[2], voter, "10.0.0.8", settings)
     clock.set(VOTING_CLOSES)
     with unit_of_work(engine) as session:
-        stage = stages.get_stage(session, cid, StageName.VOTING)
-        voting.freeze(session, stages.get_campaign_by_id(session, cid), stage)
-        voting.freeze(session, stages.get_campaign_by_id(session, cid), stage)  # a second close: nothing new
+        stage = campaigns.get_stage(session, cid, StageName.VOTING)
+        voting.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)
+        voting.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)  # a second close: nothing new
     with unit_of_work(engine, readonly=True) as session:
         assert voting.frozen(session, cid) == {candidates[0]: 0, candidates[1]: 0, candidates[2]: 1}
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "votes_frozen")).all()

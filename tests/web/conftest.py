@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 
 from accounts import service as accounts
 from accounts.models import Role, User
+from campaigns.models import Campaign
 from config.settings import Settings
-from stages.models import Campaign
 from storage.db import unit_of_work
 from web.app import create_app
 

@@ -12,12 +12,12 @@ from sqlmodel import select
 
 from accounts.models import Role
 from audit.models import AuditEvent
+from campaigns import service as campaigns
 from core.clock import ManualClock
 from nominations.models import Nomination, NominationKind, PriorAward, PriorAwardKind
-from stages import service as stages
+from nominations.states import State
 from storage.db import unit_of_work
 from tests.factories import create_nomination
-from workflow.states import State
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_reviewer_cannot_do_office_admin_acts(as_member: Any, engine: Any, campa
 
 def test_conflict_of_interest_is_refused(as_member: Any, engine: Any, campaign: Any, spec: Any) -> None:
     with unit_of_work(engine, readonly=True) as session:
-        unit = stages.list_units(session, campaign.id)[0]
+        unit = campaigns.list_units(session, campaign.id)[0]
     n = make(engine, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
     member, token = as_member("rev", Role.REVIEWER, unit_id=unit.id)
     page = member.get(f"/committee/nominations/{n.id}")
@@ -154,7 +154,7 @@ def test_conflict_of_interest_is_refused(as_member: Any, engine: Any, campaign: 
 def test_screening_queue_order_flags_and_prior_editions(as_member: Any, engine: Any, campaign: Any,
                                                         spec: Any) -> None:
     with unit_of_work(engine) as session:
-        unit = min(stages.list_units(session, campaign.id), key=lambda u: u.quota)
+        unit = min(campaigns.list_units(session, campaign.id), key=lambda u: u.quota)
         session.add(PriorAward(edition=2, award=PriorAwardKind.FINALIST, name="往届入围"))
     few = make(engine, campaign, spec, State.SUBMITTED, name="条件少", priority_conditions=[])
     many = make(engine, campaign, spec, State.SUBMITTED, name="条件多", priority_conditions=["P1", "P2", "P3"])
@@ -315,13 +315,13 @@ def test_calendar_hand_controls_need_a_reason_and_are_audited(as_member: Any, en
         "reason": "因汛期延期两天"})
     assert moved.status_code == 303
     with unit_of_work(engine, readonly=True) as session:
-        assert stages.get_stage(session, campaign.id, StageName.NOMINATION).closes_at == beijing(2021, 6, 2, 18, 0)
+        assert campaigns.get_stage(session, campaign.id, StageName.NOMINATION).closes_at == beijing(2021, 6, 2, 18, 0)
     closed = admin.post("/committee/calendar/nomination/close", data={"csrf_token": token, "reason": "名额已满"})
     assert closed.status_code == 303
     assert admin.post("/committee/calendar/publicity/pause", data={"csrf_token": token, "reason": "x"}).status_code \
         == 404
     with unit_of_work(engine, readonly=True) as session:
-        nomination = stages.get_stage(session, campaign.id, StageName.NOMINATION)
+        nomination = campaigns.get_stage(session, campaign.id, StageName.NOMINATION)
         events = session.exec(select(AuditEvent).where(AuditEvent.actor.contains("office"))).all()  # type: ignore[attr-defined]
     assert nomination.closes_at == clock.now()  # closed by hand, now
     assert {e.reason for e in events} >= {"因汛期延期两天", "名额已满"}

@@ -11,9 +11,9 @@ from openpyxl import load_workbook
 
 from accounts.models import Role
 from config.campaign import Track
+from nominations.states import State
 from storage.db import unit_of_work
 from tests.factories import create_nomination
-from workflow.states import State
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from campaigns import service as campaigns
 from core.clock import ManualClock
-from stages import service as stages
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.web.conftest import png_bytes
@@ -73,7 +73,7 @@ def test_bad_values_are_shown_on_the_form(client: TestClient) -> None:
 
 def test_unit_form_lists_units_and_submits(client: TestClient, engine: Any, campaign: Any) -> None:
     with unit_of_work(engine, readonly=True) as session:
-        unit = stages.list_units(session, campaign.id)[0]
+        unit = campaigns.list_units(session, campaign.id)[0]
     data = {k: v for k, v in SELF_FORM.items() if not k.startswith("applicant_s")}
     data |= {"unit_id": str(unit.id), "unit_opinion": "同意推荐", "unit_opinion_date": "2021-05-02",
              "unit_seal_confirmed": "on", "action": "submit"}

@@ -25,10 +25,10 @@ def engine(sqlite_engine: Any) -> Any:
 @pytest.mark.parametrize("moment", ["nomination open", "voting open"])
 def test_no_server_errors(engine: Any, campaign: Any, web_settings: Any, clock: Any, spec: Any, moment: str) -> None:
     if moment == "voting open":  # the vote routes past the window check, with real candidates
+        from nominations.states import State
         from storage.db import unit_of_work
         from tests.conftest import beijing
         from tests.factories import create_nomination
-        from workflow.states import State
 
         with unit_of_work(engine) as session:
             for _ in range(3):

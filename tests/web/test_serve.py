@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 
 from accounts import service as accounts
 from accounts.models import Role
+from campaigns.models import Campaign
 from config.settings import Settings
 from core.errors import ValidationFailed
-from stages.models import Campaign
 from storage.db import unit_of_work
 from tests.web.server import Server, running_server
 from web.app import ensure_admin

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from accounts.models import Role
+from campaigns.models import Campaign
 from config.settings import Settings
 from core.clock import ManualClock
-from stages.models import Campaign
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
@@ -75,10 +75,10 @@ def test_the_service_votes_through_the_lane_on_postgresql(client: TestClient, en
 
 
 def campaign_id(engine: Engine) -> int:
-    from stages import service as stages
+    from campaigns import service as campaigns
 
     with unit_of_work(engine, readonly=True) as session:
-        return stages.get_campaign(session).id or 0
+        return campaigns.get_campaign(session).id or 0
 
 
 def test_rate_limited_client_gets_429_with_retry_after(engine: Engine, campaign: Campaign,

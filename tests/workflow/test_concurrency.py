@@ -11,12 +11,12 @@ from config.campaign import load_campaign
 from core.actor import Actor
 from core.errors import JingongError
 from nominations.models import Nomination
+from nominations.states import State
 from stages import service as stages
 from storage.db import make_engine, unit_of_work
 from tests.factories import create_nomination
 from workflow import service as workflow
 from workflow.machine import Event
-from workflow.states import State
 
 
 def _contender(url: str, nomination_id: int, event: str, version: int, barrier: Any, out: Any) -> None:

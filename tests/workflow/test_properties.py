@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 
 from core.errors import JingongError
 from nominations.models import Nomination
+from nominations.states import State
 from tests.factories import OFFICE, create_draft
 from workflow import service as workflow
 from workflow.machine import Event, edges
-from workflow.states import State
 
 ALLOWED = {(s, e): d for s, e, d in edges()}
 

@@ -13,13 +13,13 @@ from config.campaign import Track
 from core.actor import Actor
 from core.errors import ConcurrentChange, DeadlinePassed, GuardFailed, InvalidTransition, NotFound
 from nominations.models import Nomination, PriorAward, PriorAwardKind
+from nominations.states import State
 from tests.conftest import beijing
 from tests.factories import OFFICE, PATHS, create_draft, create_nomination
 from workflow import hooks
 from workflow import service as workflow
 from workflow.machine import REASON_REQUIRED, Event, allowed_events, edges
 from workflow.models import TransitionRecord
-from workflow.states import State
 
 EDGES = edges()
 INVALID = [(s, e) for s in State for e in Event if e not in allowed_events(s)]

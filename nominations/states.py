@@ -1,4 +1,5 @@
-"""The candidate's states (SPEC.md)."""
+"""The states of a nomination (the vocabulary of its state column; ``workflow.machine`` says how
+they move)."""
 
 from __future__ import annotations
 
