@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 from accounts.models import Role, User
 from core import clock
 from core.errors import NotFound, ValidationFailed
-from workflow.machine import Event
 
 _hasher = PasswordHasher()
 #: verified against when the username is unknown, so a wrong name costs as long as a wrong password
@@ -30,18 +29,6 @@ ROLE_LABELS_ZH: dict[Role, str] = {
     Role.VETTING_OFFICER: "政审考察人员",
 }
 
-#: Who may fire which event on a nomination. The office admin may do everything.
-SCREENING_EVENTS = frozenset({Event.PASS_SCREENING, Event.REJECT, Event.SHORTLIST, Event.UNSHORTLIST,
-                              Event.PASS_OVER})
-REVIEW_EVENTS = frozenset({Event.VET, Event.NOT_SELECT, Event.FAIL_VETTING, Event.UPHOLD_OBJECTION,
-                           Event.DISMISS_OBJECTION})
-EVENT_ROLES: dict[Event, frozenset[Role]] = {
-    event: frozenset({Role.OFFICE_ADMIN})
-    | ({Role.REVIEWER} if event in SCREENING_EVENTS else set())
-    | ({Role.VETTING_OFFICER} if event in REVIEW_EVENTS else set())
-    for event in Event
-}
-
 #: Acts that are not state changes, by role.
 ACTS: dict[str, frozenset[Role]] = {
     "view": frozenset(Role),
@@ -53,10 +40,6 @@ ACTS: dict[str, frozenset[Role]] = {
     "audit": frozenset(Role),
     "votes": frozenset({Role.OFFICE_ADMIN}),  # invalidate a vote
 }
-
-
-def may_fire(role: Role, event: Event) -> bool:
-    return role in EVENT_ROLES[event]
 
 
 def may(role: Role, act: str) -> bool:

@@ -35,6 +35,7 @@ from nominations.states import State
 from notifications import service as mail
 from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
+from workflow import guards
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -189,14 +190,14 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
         unscreened = workflow.count_in_state(session, cid, State.SUBMITTED)
         if unscreened:
             raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them")
-        count = workflow.check_shortlist(session, cid)
+        count = guards.check_shortlist(session, cid)
         moved = workflow.move_all(session, cid, State.SCREENED, Event.PASS_OVER, actor=actor)
         return f"shortlist of {count}; {moved} not shortlisted"
     if name is StageName.VOTING:
         moved = workflow.move_all(session, cid, State.SHORTLISTED, Event.RECORD_VOTES, actor=actor)
         return f"tally frozen; {moved} candidate(s) voted"
     if name is StageName.REVIEW:
-        counts = workflow.check_review(session, cid)
+        counts = guards.check_review(session, cid)
         moved = workflow.move_all(session, cid, State.VOTED, Event.NOT_SELECT, actor=actor)
         named = ", ".join(f"{n} {track.value}" for track, n in counts.items())
         return f"formal candidates: {named}; {moved} not selected"

@@ -15,6 +15,7 @@ from core.actor import Actor, ActorKind
 from core.errors import Forbidden, InvalidTransition, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
+from workflow import permissions
 from workflow import service as workflow
 from workflow.machine import Event
 from workflow.models import TransitionRecord
@@ -33,7 +34,7 @@ def parse_event(raw: str) -> Event:
 
 
 def check_may_fire(user: User, event: Event) -> None:
-    if not accounts.may_fire(Role(user.role), event):
+    if not permissions.may_fire(Role(user.role), event):
         raise Forbidden(
             f"role {user.role} may not {event.value}",
             f"您的角色（{accounts.ROLE_LABELS_ZH[Role(user.role)]}）无权执行此操作",

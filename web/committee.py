@@ -31,6 +31,7 @@ from web.errors import message_zh
 from web.models import ObjectionStatus
 from web.schemas import AttachmentId, NominationId, ObjectionId
 from web.templating import render
+from workflow import permissions
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
@@ -193,7 +194,7 @@ async def bulk(request: Request, user: CurrentUser, session: SessionDep) -> Resp
 def _events_for(user: User, n: Nomination) -> list[Event]:
     if acts.has_conflict(user, n):
         return []
-    return [e for e in allowed_events(State(n.state)) if accounts.may_fire(Role(user.role), e)
+    return [e for e in allowed_events(State(n.state)) if permissions.may_fire(Role(user.role), e)
             and e not in {Event.SUBMIT, Event.OBJECT}]
 
 
@@ -322,7 +323,7 @@ def objection_queue(request: Request, user: CurrentUser, session: SessionDep, ca
                                                            states=[State.ON_HOLD, State.VETTED, State.DISQUALIFIED,
                                                                    State.PUBLICIZED])}
     return page(request, "objections.html", {"rows": rows, "names": names,
-                                             "may_rule": accounts.may_fire(Role(user.role), Event.UPHOLD_OBJECTION)})
+                                             "may_rule": permissions.may_fire(Role(user.role), Event.UPHOLD_OBJECTION)})
 
 
 @router.post("/objections/{objection_id}/rule", dependencies=[CsrfChecked])

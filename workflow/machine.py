@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -41,24 +41,36 @@ class Event(StrEnum):
 S = State
 BEFORE_VETTING = [S.DRAFT, S.SUBMITTED, S.SCREENED, S.SHORTLISTED, S.VOTED]
 
-#: The transition table. ``conditions`` name guard methods of ``NominationAdapter``; each raises
-#: ``GuardFailed`` with the reason, so a refusal always says why.
+
+
+class Guard(StrEnum):
+    """The rules a transition may need. ``workflow.guards.Rules`` has one method of each name;
+    each raises ``GuardFailed`` with the reason, so a refusal always says why."""
+
+    FORM_COMPLETE = "form_complete"
+    NOMINATION_OPEN = "nomination_open"
+    NOT_PRIOR_WINNER = "not_prior_winner"
+    SHORTLIST_ROOM = "shortlist_room"
+    TRACK = "track"
+
+
+#: The transition table; ``conditions`` name the guards the event must pass.
 TRANSITIONS: list[dict[str, Any]] = [
     {
         "trigger": Event.SUBMIT,
         "source": S.DRAFT,
         "dest": S.SUBMITTED,
-        "conditions": ["guard_form_complete", "guard_nomination_open", "guard_not_prior_winner"],
+        "conditions": [Guard.FORM_COMPLETE, Guard.NOMINATION_OPEN, Guard.NOT_PRIOR_WINNER],
     },
     {"trigger": Event.WITHDRAW, "source": BEFORE_VETTING, "dest": S.WITHDRAWN},
     {"trigger": Event.PASS_SCREENING, "source": S.SUBMITTED, "dest": S.SCREENED},
     {"trigger": Event.REJECT, "source": [S.SUBMITTED, S.SCREENED], "dest": S.REJECTED},
     {"trigger": Event.SHORTLIST, "source": S.SCREENED, "dest": S.SHORTLISTED,
-     "conditions": ["guard_shortlist_room"]},
+     "conditions": [Guard.SHORTLIST_ROOM]},
     {"trigger": Event.UNSHORTLIST, "source": S.SHORTLISTED, "dest": S.SCREENED},
     {"trigger": Event.PASS_OVER, "source": S.SCREENED, "dest": S.NOT_SHORTLISTED},
     {"trigger": Event.RECORD_VOTES, "source": S.SHORTLISTED, "dest": S.VOTED},
-    {"trigger": Event.VET, "source": S.VOTED, "dest": S.VETTED, "conditions": ["guard_track"]},
+    {"trigger": Event.VET, "source": S.VOTED, "dest": S.VETTED, "conditions": [Guard.TRACK]},
     {"trigger": Event.NOT_SELECT, "source": S.VOTED, "dest": S.NOT_SELECTED},
     {"trigger": Event.FAIL_VETTING, "source": [S.VOTED, S.VETTED], "dest": S.DISQUALIFIED},
     {"trigger": Event.OBJECT, "source": S.VETTED, "dest": S.ON_HOLD},
@@ -96,33 +108,22 @@ EVENT_LABELS_ZH: dict[Event, str] = {
 
 @dataclass
 class NominationAdapter:
-    """What the machine sees of a nomination: its state and the guards that judge it.
+    """What the machine sees of a nomination: its state and the judge of its guards.
 
-    ``guards`` maps a condition name to a callable; the service fills it with the real checks
-    (they need the database, the calendar and the clock), tests may fill it with others.
+    transitions looks each condition up by name on the model, so every ``Guard`` name resolves
+    to ``judge(guard)``. The service's judge is ``workflow.guards.Rules.check`` (it needs the
+    database, the calendar and the clock); without a judge every guard passes (the diagram alone).
     """
 
     state: State
-    guards: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    judge: Callable[[Guard], bool] | None = None
 
-    def _guard(self, name: str) -> bool:
-        check = self.guards.get(name)
-        return True if check is None else check()
-
-    def guard_form_complete(self) -> bool:
-        return self._guard("guard_form_complete")
-
-    def guard_nomination_open(self) -> bool:
-        return self._guard("guard_nomination_open")
-
-    def guard_not_prior_winner(self) -> bool:
-        return self._guard("guard_not_prior_winner")
-
-    def guard_shortlist_room(self) -> bool:
-        return self._guard("guard_shortlist_room")
-
-    def guard_track(self) -> bool:
-        return self._guard("guard_track")
+    def __getattr__(self, name: str) -> Callable[..., bool]:
+        try:
+            guard = Guard(name)
+        except ValueError:
+            raise AttributeError(name) from None
+        return lambda *_args, **_kwargs: self.judge is None or self.judge(guard)
 
 
 MACHINE = Machine(
@@ -190,11 +191,11 @@ def run(adapter: NominationAdapter, event: Event) -> State:
         carrier = _local.carrier = NominationAdapter(state=State.DRAFT)
         MACHINE.add_model(carrier, initial=State.DRAFT)
     MACHINE.set_state(adapter.state, carrier)
-    carrier.guards = adapter.guards
+    carrier.judge = adapter.judge
     try:
         fired = MACHINE.events[event.value].trigger(carrier)
     finally:
-        carrier.guards = {}
+        carrier.judge = None
     if not fired:  # a condition returned False without raising
         from core.errors import GuardFailed
 

@@ -16,7 +16,7 @@ from nominations.models import Nomination, PriorAward, PriorAwardKind
 from nominations.states import State
 from tests.conftest import beijing
 from tests.factories import OFFICE, PATHS, create_draft, create_nomination
-from workflow import hooks
+from workflow import guards, hooks
 from workflow import service as workflow
 from workflow.machine import REASON_REQUIRED, Event, allowed_events, edges
 from workflow.models import TransitionRecord
@@ -209,7 +209,7 @@ def test_shortlist_and_track_counts_are_capped(sqlite_engine, spec, clock):
     with pytest.raises(GuardFailed, match="already holds 25"), unit_of_work(sqlite_engine) as session:
         workflow.transition(session, extra.id, Event.SHORTLIST, actor=OFFICE)
     with unit_of_work(sqlite_engine) as session:
-        workflow.check_shortlist(session, campaign.id)
+        guards.check_shortlist(session, campaign.id)
         workflow.move_all(session, campaign.id, State.SHORTLISTED, Event.RECORD_VOTES, actor=OFFICE)
         voted = workflow_nominations(session, State.VOTED)
         for n in voted[:10]:
@@ -229,19 +229,19 @@ def test_stage_level_counts(uow, campaign, spec, clock):
         for _ in range(19):
             create_nomination(session, campaign, spec, State.SHORTLISTED)
     with pytest.raises(GuardFailed, match="the shortlist holds 19; it must hold 20–25"), uow() as session:
-        workflow.check_shortlist(session, campaign.id)
+        guards.check_shortlist(session, campaign.id)
     with uow() as session:
         create_nomination(session, campaign, spec, State.SHORTLISTED)
-        assert workflow.check_shortlist(session, campaign.id) == 20
+        assert guards.check_shortlist(session, campaign.id) == 20
     with uow() as session:
         for track in (Track.MAIN, Track.FINALIST):
             for _ in range(10):
                 create_nomination(session, campaign, spec, State.VETTED, track=track)
-        assert workflow.check_review(session, campaign.id) == {Track.MAIN: 10, Track.FINALIST: 10}
+        assert guards.check_review(session, campaign.id) == {Track.MAIN: 10, Track.FINALIST: 10}
         disq = session.exec(select(Nomination).where(Nomination.state == State.VETTED)).first()
         workflow.transition(session, disq.id, Event.FAIL_VETTING, actor=OFFICE, reason="政审未通过")
         with pytest.raises(GuardFailed, match="exactly the configured counts"):
-            workflow.check_review(session, campaign.id)
+            guards.check_review(session, campaign.id)
 
 
 def test_move_all_moves_only_the_source_state(uow, campaign, spec, clock):
@@ -275,13 +275,13 @@ def test_compare_and_set_refuses_a_write_behind_its_back(uow, campaign, spec, cl
     """Another writer commits between the service's read and its write: the CAS finds no row."""
     with uow() as session:
         n = create_nomination(session, campaign, spec, State.SCREENED)
-    original = workflow._GuardContext.shortlist_room
+    original = guards.Rules.shortlist_room
 
     def concurrent_writer(self):
         self.session.execute(text("UPDATE nomination SET version = version + 1 WHERE id = :id"), {"id": n.id})
         return original(self)
 
-    monkeypatch.setattr(workflow._GuardContext, "shortlist_room", concurrent_writer)
+    monkeypatch.setattr(guards.Rules, "shortlist_room", concurrent_writer)
     with pytest.raises(ConcurrentChange, match="at the same time"), uow() as session:
         workflow.transition(session, n.id, Event.SHORTLIST, actor=OFFICE)
     with uow() as session:
