@@ -2,7 +2,7 @@
 """The two commands, on a fresh machine with only python3.
 
     python3 dev.py serve   # run the service on the embedded default (SQLite + local outbox)
-    python3 dev.py test    # lint, type-check and run the whole test suite
+    python3 dev.py test    # lint, check the direction of imports, type-check, run the whole test suite
 
 Both create ./.venv and install the project into it on first use (and again whenever
 pyproject.toml changes). Extra arguments after `test` go to pytest.
@@ -54,8 +54,9 @@ def chromium() -> str | None:
 def test(extra: list[str]) -> int:
     ensure_venv()
     sh(PY, "-m", "ruff", "check", ".")
+    sh(BIN / "lint-imports")  # the direction of imports: [tool.importlinter] in pyproject.toml
     sh(PY, "-m", "mypy", "core", "config", "campaigns", "storage", "workflow", "stages", "notifications",
-       "nominations", "accounts", "audit", "cli", "web", "voting")
+       "nominations", "accounts", "audit", "cli", "web", "voting", "simulate", "wiring")
     env = dict(os.environ)
     if not chromium():
         print("note: Debian's chromium is not installed; browser tests will be skipped "

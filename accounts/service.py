@@ -5,6 +5,7 @@ Services never commit; the caller's unit of work does.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 
@@ -91,10 +92,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, or None (same cost either way)."""
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None or not user.active:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password)
@@ -119,11 +118,6 @@ def list_users(session: Session) -> list[User]:
 
 def set_password(session: Session, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
-    session.add(user)
-
-
-def set_active(session: Session, user: User, active: bool) -> None:
-    user.active = active
     session.add(user)
 
 

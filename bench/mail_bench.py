@@ -75,11 +75,12 @@ def main() -> None:
     from notifications.service import campaign_context
     from storage.db import make_engine
     from storage.migrate import create_all
+    from wiring.tables import metadata
 
     tmp = tempfile.mkdtemp(prefix="mail-bench-")
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
     engine = make_engine(url)
-    create_all(engine)
+    create_all(engine, metadata)
 
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

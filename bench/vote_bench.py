@@ -133,11 +133,11 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     spec = load_campaign()
-    with use_clock(ManualClock(datetime.fromisoformat("2021-05-10T10:00:00+08:00"))):
-        with unit_of_work(engine) as session:
-            campaign = campaigns.get_campaign(session)
-            ids = [create_nomination(session, campaign, spec, State.SHORTLISTED, name=f"候选人{i:02d}").id
-                   for i in range(CANDIDATES)]
+    start_of_voting = ManualClock(datetime.fromisoformat("2021-05-10T10:00:00+08:00"))
+    with use_clock(start_of_voting), unit_of_work(engine) as session:
+        campaign = campaigns.get_campaign(session)
+        ids = [create_nomination(session, campaign, spec, State.SHORTLISTED, name=f"候选人{i:02d}").id
+               for i in range(CANDIDATES)]
     cid = campaign.id or 0
     table = VoterIdentity.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:

@@ -13,20 +13,22 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
 from cli.mail import mail_app
-from cli.serve import serve, users_app
+from cli.serve import serve
 from cli.simulate import simulate_cmd
 from cli.stages import app as stages_app
 from cli.stages import extension_cmd, scheduler_cmd, tick_cmd
+from cli.users import users_app
 from cli.votes import app as votes_app
-from config.campaign import StageName, Track, load_campaign
+from config.campaign import Track, load_campaign
 from config.settings import get_settings
-from core.bootstrap import bootstrap
 from core.errors import JingongError
 from nominations import service as nominations
 from nominations.states import STATE_LABELS_ZH, State
 from stages import service as stages
 from storage.db import unit_of_work
 from storage.migrate import upgrade
+from wiring.bootstrap import bootstrap
+from wiring.tables import metadata
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, edges, to_mermaid
 
@@ -62,7 +64,7 @@ def init(
     settings = get_settings()
     spec = load_campaign(campaign_file or settings.campaign_file)
     eng = engine()
-    upgrade(eng)
+    upgrade(eng, metadata)
     with unit_of_work(eng) as session:
         campaign = stages.load_campaign(session, spec, replace_windows=replace_windows)
         slug = campaign.slug
@@ -221,10 +223,6 @@ def main() -> None:
             markup=False,
         )
         sys.exit(2)
-
-
-# Referenced so the stage names show up in --help of commands that take them.
-_ = StageName
 
 
 if __name__ == "__main__":

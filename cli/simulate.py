@@ -19,7 +19,7 @@ def simulate_cmd(
     quiet: bool = typer.Option(False, help="only the final table"),
 ) -> None:
     """Run a whole campaign on a virtual clock with the embedded default and print what happened."""
-    from stages.simulate import simulate
+    from simulate.service import simulate
 
     def say(line: str) -> None:
         if not quiet:

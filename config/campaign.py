@@ -7,7 +7,7 @@ an aware UTC instant. A bad file raises ``ConfigError`` with one line naming the
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,3 @@ def load_campaign(path: Path | str = DEFAULT_CAMPAIGN_FILE) -> CampaignSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_campaign(data, str(path))
-
-
-def stage_duration(spec: StageSpec) -> timedelta:
-    return spec.closes - spec.opens

@@ -289,7 +289,7 @@ def queue_transition_mail(session: Session, nomination: Nomination, record: Tran
 
 
 def install() -> None:
-    """Per-process wiring (``core.bootstrap``): queue mail on every transition."""
+    """Per-process wiring (``wiring.bootstrap``): queue mail on every transition."""
     hooks.on_transition(queue_transition_mail)
 
 

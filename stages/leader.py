@@ -8,6 +8,7 @@ and locks the campaign row); the lock only saves redundant work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -60,10 +61,8 @@ class Leadership:
     def release(self) -> None:
         with self._lock:
             if self._conn is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing drops the lock anyway
                     self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                except Exception:  # noqa: BLE001 - closing drops the lock anyway
-                    pass
                 self._drop()
 
     def _drop(self) -> None:

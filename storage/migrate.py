@@ -7,25 +7,25 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 from storage.append_only import install_append_only
-from storage.models import metadata
-
-#: tables whose rows are never updated or deleted (triggers installed after every upgrade)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, metadata: MetaData) -> Config:
+    """Alembic's configuration; ``metadata`` holds every table (``wiring.tables.metadata``)."""
     cfg = Config()
+    cfg.attributes["metadata"] = metadata
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    cfg = alembic_config(engine)
+def upgrade(engine: Engine, metadata: MetaData, revision: str = "head") -> None:
+    """Migrate to ``revision``, then install the append-only triggers of the tables that ask."""
+    cfg = alembic_config(engine, metadata)
     # DDL runs outside the SQLite "BEGIN IMMEDIATE" hook's business: Alembic begins itself.
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -40,6 +40,6 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def create_all(engine: Engine) -> None:
+def create_all(engine: Engine, metadata: MetaData) -> None:
     """Schema straight from the models (tests); ``upgrade`` is the production path."""
     metadata.create_all(engine)

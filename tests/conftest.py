@@ -24,7 +24,7 @@ from core.clock import ManualClock, use_clock
 from stages import service as stages
 from storage.db import UnitOfWork, make_engine, unit_of_work
 from storage.migrate import create_all, upgrade
-from storage.models import metadata
+from wiring.tables import metadata
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_ADMIN_URL = os.environ.get("JINGONG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -60,7 +60,7 @@ def pg_url() -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     engine = make_engine(url)
-    upgrade(engine)
+    upgrade(engine, metadata)
     engine.dispose()
     yield url
     with admin.connect() as conn:
@@ -77,7 +77,7 @@ def _truncate_pg(engine: Engine) -> None:
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'jingong.db'}")
-    create_all(engine)
+    create_all(engine, metadata)
     yield engine
     engine.dispose()
 

@@ -18,12 +18,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from accounts import service as accounts
 from config import secrets
 from config.settings import Settings, get_settings
-from core.bootstrap import bootstrap
 from notifications.sender import start_sender
 from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
 from web import errors
+from wiring.bootstrap import bootstrap
 
 log = logging.getLogger("jingong.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"

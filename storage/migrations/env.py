@@ -8,10 +8,11 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from storage.db import normalise_url
-from storage.models import metadata
 from storage.types import StrEnumType, UTCDateTime
 
 config = context.config
+#: every table, handed over by ``storage.migrate.alembic_config`` (storage knows no domain table)
+metadata = config.attributes["metadata"]
 
 
 def run_migrations() -> None:

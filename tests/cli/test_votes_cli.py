@@ -18,13 +18,14 @@ from tests.conftest import beijing
 from tests.factories import create_nomination
 from voting import service as voting
 from voting.models import VoterIdentity
+from wiring.tables import metadata
 
 
 def test_votes_commands(tmp_path: Path) -> None:
     assert run(tmp_path, "init").returncode == 0
     settings = Settings.model_validate({"JINGONG_DATA_DIR": str(tmp_path / "var")})
     engine = make_engine(settings.effective_database_url)
-    upgrade(engine)
+    upgrade(engine, metadata)
     spec = load_campaign()
     with use_clock(ManualClock(beijing(2021, 5, 1, 10, 0))) as clock:
         with unit_of_work(engine) as session:

@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 
 from storage.db import make_engine
 from storage.migrate import current_revision, upgrade
-from storage.models import metadata
+from wiring.tables import metadata
 
 
 def _diff(engine) -> list:
@@ -18,7 +18,7 @@ def _diff(engine) -> list:
 
 def test_sqlite_migrations_match_models(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    upgrade(engine)
+    upgrade(engine, metadata)
     assert current_revision(engine) is not None
     assert _diff(engine) == []
     assert "transition_log" in inspect(engine).get_table_names()

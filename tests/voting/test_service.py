@@ -76,7 +76,7 @@ def test_window_edges_to_the_millisecond(cast: Cast, engine: Engine, campaign: C
     clock.set(VOTING_CLOSES)
     with pytest.raises(DeadlinePassed) as late:
         cast(cid, candidates[2], voter, "10.0.0.1", settings)
-    assert "投票已于北京时间2021年7月11日 00:00截止" == late.value.message_zh
+    assert late.value.message_zh == "投票已于北京时间2021年7月11日 00:00截止"
     with unit_of_work(engine, readonly=True) as session:
         assert voting.recount(session, cid) == {candidates[0]: 1, candidates[1]: 1}
 
@@ -330,7 +330,7 @@ def test_bursts_are_flagged_not_dropped(engine: Engine, campaign: Campaign, cand
 def test_the_voting_close_freezes_the_tally_once(engine: Engine, campaign: Campaign, candidates: list[int],
                                                  verified: Callable[[str], int], settings: Settings,
                                                  clock: ManualClock) -> None:
-    from core.bootstrap import bootstrap
+    from wiring.bootstrap import bootstrap
 
     bootstrap()
     assert voting.freeze in jobs._close_listeners[StageName.VOTING.value]

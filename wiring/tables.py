@@ -1,4 +1,5 @@
-"""Imports every package's tables so that metadata (and Alembic) sees them all."""
+"""Every package's tables in one metadata: what Alembic compares and migrates, and what
+``storage.migrate`` is handed (storage itself knows no domain table)."""
 
 from __future__ import annotations
 

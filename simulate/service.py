@@ -26,7 +26,6 @@ from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName, Track, load_campaign
 from config.secrets import keyed_hash
 from core.actor import Actor
-from core.bootstrap import bootstrap
 from core.clock import ManualClock, use_clock
 from core.errors import DeadlinePassed, GuardFailed
 from nominations import service as nominations
@@ -37,6 +36,8 @@ from stages import jobs
 from stages import service as stages
 from storage.db import make_engine, unit_of_work
 from storage.migrate import create_all
+from wiring.bootstrap import bootstrap
+from wiring.tables import metadata
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -109,7 +110,7 @@ def _people(rng: random.Random, n: int, opens: datetime, closes: datetime) -> li
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
         birth = date(1960 + rng.randrange(40), 1 + rng.randrange(12), 1 + rng.randrange(28))
         roll = rng.random()
-        late, incomplete = 0.97 <= roll, roll < 0.03
+        late, incomplete = roll >= 0.97, roll < 0.03
         submit_at = opens + timedelta(seconds=rng.random() * window)
         if late:
             submit_at = closes + timedelta(seconds=rng.random() * 2 * 86400)
@@ -199,7 +200,7 @@ class Simulation:
     def screen(self) -> None:
         cid = self.campaign_id
         with unit_of_work(self.engine) as session:
-            submitted = sorted(i for i in session.exec(select(Nomination.id).where(  # type: ignore[call-overload]
+            submitted = sorted(i for i in session.exec(select(Nomination.id).where(
                 Nomination.campaign_id == cid, Nomination.state == State.SUBMITTED)) if i is not None)
             rejected = [i for i in submitted if self.rng.random() < 0.1]
             accepted = sorted(set(submitted) - set(rejected))
@@ -303,13 +304,13 @@ class Simulation:
 def _scratch_engine(database: Path | None) -> Iterator[Engine]:
     if database is not None:
         engine = make_engine(f"sqlite:///{database}")
-        create_all(engine)
+        create_all(engine, metadata)
         yield engine
         engine.dispose()
         return
     with tempfile.TemporaryDirectory(prefix="jingong-sim-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'simulation.db'}")
-        create_all(engine)
+        create_all(engine, metadata)
         yield engine
         engine.dispose()
 

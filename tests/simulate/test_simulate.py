@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages.simulate import simulate
+from simulate.service import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 
