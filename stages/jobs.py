@@ -2,7 +2,7 @@
 its own transaction, and marks it done. Running it late, twice, or from several processes at
 once is harmless: a step is done once, a close moves only what is still to move.
 
-What a close does, per stage (SPEC.md):
+What a close does, per stage (the README, "The calendar runs itself"):
 - nomination: drafts are frozen (the clock guard already refuses them); nothing moves.
 - screening: the shortlist must hold min..max and nothing may be left unscreened, else the step
   does not advance and the committee is alerted; then the rest of ``screened`` → not_shortlisted.
