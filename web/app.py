@@ -19,7 +19,7 @@ from accounts import service as accounts
 from config import secrets
 from config.settings import Settings, get_settings
 from core.bootstrap import bootstrap
-from notifications.sender import start_sender
+from notifications.background import start_sender
 from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
