@@ -4,7 +4,7 @@
 
 Measures, in the same run and against the same sink (a separate process, so the sink's CPU is
 not charged to the client):
-  drain     notifications.sender.drain: claim batches, build each MIME message, send over one
+  drain     notifications.drain.drain: claim batches, build each MIME message, send over one
             connection, mark each row sent in its own transaction;
   baseline  a bare aiosmtplib loop over one connection sending the same prebuilt messages
             (no database, no MIME building);
@@ -69,10 +69,10 @@ def main() -> None:
 
     from config.settings import get_settings
     from core import clock
-    from notifications import sender
+    from notifications import drain, message, transports
+    from notifications.context import campaign_context
     from notifications.models import MailStatus, MailTemplate, OutboxMail, message_id_for
     from notifications.render import render
-    from notifications.service import campaign_context
     from storage.db import make_engine
     from storage.migrate import create_all
     from wiring.tables import metadata
@@ -114,15 +114,15 @@ def main() -> None:
     del rows
 
     started = time.perf_counter()
-    report = sender.drain(engine, sender.SmtpTransport.from_settings(settings), settings=settings)
+    report = drain.drain(engine, transports.SmtpTransport.from_settings(settings), settings=settings)
     drain_seconds = time.perf_counter() - started
     rss_after_drain = peak_rss_mb()
     assert report.sent == args.count, report
 
     # Baseline: the same messages, prebuilt, through a bare aiosmtplib loop on one connection.
-    envelope = sender.envelope_from(settings)
+    envelope = message.envelope_from(settings)
     messages = [
-        (f"user{i}@example.cn", sender.build_message(
+        (f"user{i}@example.cn", message.build_message(
             subject=f"{rendered.subject} #{i}", text=rendered.text, html=rendered.html,
             recipients=[f"user{i}@example.cn"], message_id=message_id_for(f"bench:{i}"),
             mail_from=settings.mail_from))

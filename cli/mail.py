@@ -10,8 +10,7 @@ from cli.common import cli_actor, console, engine
 from config.campaign import StageName
 from config.settings import get_settings
 from core.errors import ValidationFailed
-from notifications import sender
-from notifications import service as mail
+from notifications import announce, drain, outbox, probe, transports
 from notifications.models import MailStatus
 from storage.db import unit_of_work
 
@@ -42,9 +41,9 @@ def list_cmd(
     """Mails in the outbox, newest first, with the counts by status."""
     wanted = _status(status)
     with unit_of_work(engine(), readonly=True) as session:
-        rows = mail.list_mail(session, status=wanted, nomination_id=nomination, limit=limit)
-        counts = mail.counts_by_status(session)
-        held = mail.outbox_held(session)
+        rows = outbox.list_mail(session, status=wanted, nomination_id=nomination, limit=limit)
+        counts = outbox.counts_by_status(session)
+        held = outbox.outbox_held(session)
     table = Table("id", "status", "template", "to", "subject", "tries", "created (UTC)", "note")
     for m in rows:
         note = m.last_error or m.hold_reason or ""
@@ -58,9 +57,9 @@ def list_cmd(
 def counts_cmd() -> None:
     """How many mails are in each status, and whether the outbox is held."""
     with unit_of_work(engine(), readonly=True) as session:
-        counts = mail.counts_by_status(session)
-        control = mail.get_control(session)
-        due = mail.due_count(session)
+        counts = outbox.counts_by_status(session)
+        control = outbox.get_control(session)
+        due = outbox.due_count(session)
     console.print(_counts_line(counts, control.held), markup=False)
     console.print(f"due now: {due}")
     if control.held:
@@ -72,7 +71,7 @@ def show_cmd(mail_id: int, html: bool = typer.Option(False, "--html", help="prin
     """One mail: its headers, state and plain-text part."""
     settings = get_settings()
     with unit_of_work(engine(), readonly=True) as session:
-        m = mail.get_mail(session, mail_id)
+        m = outbox.get_mail(session, mail_id)
     lines = [
         f"Mail #{m.id}  [{m.status.value}]  template {m.template.value}  key {m.idempotency_key}",
         f"From: {settings.mail_from}",
@@ -113,9 +112,9 @@ def release_cmd(
     with unit_of_work(engine()) as session:
         if stage is not None:
             campaign = campaigns.get_campaign(session)
-            count = mail.announce_stage(session, campaign.id or 0, stage, actor)
+            count = announce.announce_stage(session, campaign.id or 0, stage, actor)
         else:
-            count = mail.release(session, actor=actor, mail_id=mail_id, all_held=all_, reason=reason)
+            count = outbox.release(session, actor=actor, mail_id=mail_id, all_held=all_, reason=reason)
     console.print(f"released {count} mail(s)")
 
 
@@ -125,7 +124,7 @@ def resend_cmd(
 ) -> None:
     """Queue a sent or failed mail again (with a new Message-ID)."""
     with unit_of_work(engine()) as session:
-        m = mail.resend(session, mail_id, actor=cli_actor(as_), reason=reason)
+        m = outbox.resend(session, mail_id, actor=cli_actor(as_), reason=reason)
         message_id = m.message_id
     console.print(f"mail {mail_id} queued again as {message_id}", markup=False)
 
@@ -134,7 +133,7 @@ def resend_cmd(
 def hold_cmd(reason: str = typer.Option(None, help="why"), as_: str = typer.Option(None, "--as")) -> None:
     """Hold the whole outbox: nothing leaves until `jingong mail unhold`."""
     with unit_of_work(engine()) as session:
-        changed = mail.set_outbox_hold(session, True, actor=cli_actor(as_), reason=reason)
+        changed = outbox.set_outbox_hold(session, True, actor=cli_actor(as_), reason=reason)
     console.print("outbox held" if changed else "outbox was already held")
 
 
@@ -142,15 +141,15 @@ def hold_cmd(reason: str = typer.Option(None, help="why"), as_: str = typer.Opti
 def unhold_cmd(reason: str = typer.Option(None, help="why"), as_: str = typer.Option(None, "--as")) -> None:
     """Let mail leave the outbox again."""
     with unit_of_work(engine()) as session:
-        changed = mail.set_outbox_hold(session, False, actor=cli_actor(as_), reason=reason)
+        changed = outbox.set_outbox_hold(session, False, actor=cli_actor(as_), reason=reason)
     console.print("outbox released" if changed else "outbox was not held")
 
 
 @mail_app.command("send")
 def send_cmd(batch: int = typer.Option(None, help="mails claimed per batch")) -> None:
     """Send every due mail now (one pass), through SMTP or, without SMTP_HOST, to .eml files."""
-    transport = sender.transport_from_settings()
-    report = sender.drain(engine(), transport, batch=batch)
+    transport = transports.transport_from_settings()
+    report = drain.drain(engine(), transport, batch=batch)
     console.print(f"{transport.describe()}: {report}", markup=False)
     for line in report.errors[:20]:
         console.print(f"  {line}", markup=False)
@@ -159,4 +158,4 @@ def send_cmd(batch: int = typer.Option(None, help="mails claimed per batch")) ->
 @mail_app.command("test")
 def test_cmd(address: str) -> None:
     """Send a test mail to ADDRESS with the current SMTP settings (not through the outbox)."""
-    console.print(sender.send_test(address), markup=False)
+    console.print(probe.send_test(address), markup=False)

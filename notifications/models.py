@@ -1,5 +1,5 @@
 """The outbox: every mail the service means to send is a row, written in the transaction of the
-act that causes it, and sent later by the sender (``notifications.sender``)."""
+act that causes it, and sent later by the sender (``notifications.drain``)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from core.actor import Actor
 from core.errors import GuardFailed
 from nominations.models import Nomination
 from nominations.states import State
-from notifications import service as mail
+from notifications import announce, notices
 from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
 from workflow import guards
@@ -164,7 +164,7 @@ def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datet
         for listener in _open_listeners.get(stage.name, []):
             listener(session, campaign, stage)
         if stage.name in {StageName.VOTING, StageName.NOTICE}:
-            mail.queue_stage_notice(session, campaign.id or 0, stage.name, "opened")
+            notices.queue_stage_notice(session, campaign.id or 0, stage.name, "opened")
         audit.record(session, actor=actor, action="stage_opened", subject=stage.name, campaign_id=campaign.id)
         return f"{stage.name} opened"
     summary = _close(session, campaign, stage, actor)
@@ -172,7 +172,7 @@ def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datet
         stage.closed_at = now
         session.add(stage)
     if stage.name in {s.value for s in campaigns.spec_of(campaign).rules.hold_decisions_until_announced}:
-        mail.announce_stage(session, campaign.id or 0, stage.name, actor)
+        announce.announce_stage(session, campaign.id or 0, stage.name, actor)
     audit.record(session, actor=actor, action="stage_closed", subject=stage.name, campaign_id=campaign.id,
                  data={"summary": summary})
     return f"{stage.name} closed: {summary}"
@@ -218,7 +218,7 @@ def _remind(session: Session, campaign: Campaign, stage: Stage, days: int) -> st
         select(Nomination).where(Nomination.campaign_id == campaign.id, Nomination.state == State.DRAFT.value)
         .order_by(col(Nomination.id))
     ).all()
-    queued = sum(1 for n in drafts if mail.queue_reminder(session, n, days) is not None)
+    queued = sum(1 for n in drafts if notices.queue_reminder(session, n, days) is not None)
     return f"reminder {days}d: {len(drafts)} draft(s), {queued} mail(s) queued"
 
 
@@ -226,7 +226,7 @@ def _alert(session: Session, campaign: Campaign, step: ScheduledStep, problem: s
     audit.record(session, actor=Actor.system("scheduler"), action="alert", subject=step.key,
                  campaign_id=campaign.id, reason=problem)
     stage_title = campaigns.get_stage(session, campaign.id or 0, step.stage).title
-    mail.queue_committee_alert(
+    notices.queue_committee_alert(
         session, campaign.id or 0, f"【需处理】{stage_title}阶段未能按时结束",
         f"调度器未能完成“{step.key}”：{problem}\n请处理后系统将自动重试。",
         key=f"alert:{step.key}:{problem}",

@@ -22,7 +22,7 @@ from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.settings import get_settings
 from core import clock
-from notifications import service as mail
+from notifications import announce
 from stages import jobs
 from stages import service as stages
 from stages.leader import Leadership
@@ -66,7 +66,7 @@ class SchedulerHandle:
             for r in results:
                 log.info("%s %s: %s", r.campaign, r.key, r.summary)
             with unit_of_work(self.engine) as session:
-                mail.release_due(session)
+                announce.release_due(session)
             self.rearm()
             return results
         except Exception:

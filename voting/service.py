@@ -49,7 +49,8 @@ from core.errors import (
 from nominations.models import Nomination
 from nominations.service import EMAIL_RE
 from nominations.states import State
-from notifications import service as mail
+from notifications import context as mail_context
+from notifications import queue as mail_queue
 from notifications.models import MailTemplate
 from stages import jobs
 from storage.db import UnitOfWork, unit_of_work
@@ -352,9 +353,9 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
         spec = campaigns.spec_of(campaign)
         minutes = settings.vote_code_ttl_seconds // 60
         if kind is IdentityKind.EMAIL:
-            mail.queue_mail(session, key=f"vote-code:{record.id}", template=MailTemplate.VOTE_CODE,
+            mail_queue.queue_mail(session, key=f"vote-code:{record.id}", template=MailTemplate.VOTE_CODE,
                             recipients=[address], campaign_id=campaign_id, fetch=False,
-                            context={**mail.campaign_context(spec), "code": code, "minutes": minutes})
+                            context={**mail_context.campaign_context(spec), "code": code, "minutes": minutes})
         else:
             text = f"【{spec.award_name}】投票验证码{code}，{minutes}分钟内有效。如非本人操作请忽略。"
             gateway = get_gateway(settings)

@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from accounts import service as accounts
 from config import secrets
 from config.settings import Settings, get_settings
-from notifications.sender import start_sender
+from notifications.background import start_sender
 from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane

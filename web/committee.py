@@ -22,7 +22,7 @@ from core.errors import JingongError, NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
-from notifications import service as mail
+from notifications import outbox
 from stages import service as stages
 from voting import service as voting
 from web import acts, applicants, objections, security
@@ -368,9 +368,9 @@ def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaig
 
 @router.get("/mail", dependencies=[Depends(require("mail"))])
 def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    return page(request, "mail.html", {"mails": mail.list_mail(session, limit=200),
-                                       "counts": mail.counts_by_status(session),
-                                       "held": mail.outbox_held(session)})
+    return page(request, "mail.html", {"mails": outbox.list_mail(session, limit=200),
+                                       "counts": outbox.counts_by_status(session),
+                                       "held": outbox.outbox_held(session)})
 
 
 @router.get("/users", dependencies=[AdminOnly])

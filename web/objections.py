@@ -22,7 +22,8 @@ from core.actor import Actor, ActorKind
 from core.errors import GuardFailed, InvalidTransition, NotFound, ValidationFailed
 from nominations import service as nominations
 from nominations.states import State
-from notifications import service as mail
+from notifications import context as mail_context
+from notifications import queue as mail_queue
 from notifications.models import MailTemplate
 from web import acts
 from web.models import Objection, ObjectionStatus
@@ -64,10 +65,10 @@ def _acknowledge(session: Session, campaign: Campaign, objection: Objection, can
         return
     spec = campaigns.spec_of(campaign)
     context = {
-        **mail.campaign_context(spec), "candidate": candidate, "objection_id": objection.id,
-        "objector": objection.name, "lodged_local": mail.local_text(spec, objection.lodged_at),
+        **mail_context.campaign_context(spec), "candidate": candidate, "objection_id": objection.id,
+        "objector": objection.name, "lodged_local": mail_context.local_text(spec, objection.lodged_at),
     }
-    mail.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.OBJECTION_ACK,
+    mail_queue.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.OBJECTION_ACK,
                     recipients=[objection.contact], context=context, campaign_id=campaign.id,
                     nomination_id=objection.nomination_id)
 

@@ -20,7 +20,7 @@ def bootstrap() -> None:
 def _installers() -> list[Callable[[], None]]:
     installers: list[Callable[[], None]] = []
     # notifications: queue the applicant's mail in the same transaction as the change
-    from notifications.service import install as install_notifications
+    from notifications.transition_mail import install as install_notifications
 
     installers.append(install_notifications)
     # voting: freeze the tally inside the voting close step

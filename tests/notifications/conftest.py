@@ -17,17 +17,17 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from config.settings import Settings, get_settings
-from notifications import service as mail_service
+from notifications import transition_mail
 from workflow import hooks
 
 
 @pytest.fixture(autouse=True)
 def mail_listener() -> Iterator[None]:
-    installed = mail_service.queue_transition_mail in hooks._listeners
-    mail_service.install()
+    installed = transition_mail.queue_transition_mail in hooks._listeners
+    transition_mail.install()
     yield
     if not installed:
-        mail_service.uninstall()
+        transition_mail.uninstall()
 
 
 def free_port() -> int:

@@ -16,8 +16,8 @@ from config.campaign import StageName
 from core.errors import InvalidTransition, ValidationFailed
 from nominations.models import Nomination, NominationKind
 from nominations.states import State
-from notifications import sender
-from notifications import service as mail
+from notifications import announce, drain, notices, outbox, transports
+from notifications import queue as mail_queue
 from notifications.models import MailStatus, MailTemplate, OutboxMail, message_id_for
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_draft, create_nomination
@@ -69,7 +69,7 @@ def test_a_mail_that_cannot_be_rendered_refuses_the_change(uow, campaign, spec, 
     def broken(template, context):
         raise KeyError("template bug")
 
-    monkeypatch.setattr(mail, "render", broken)
+    monkeypatch.setattr(mail_queue, "render", broken)
     with pytest.raises(KeyError), uow() as session:
         workflow.transition(session, n.id, Event.SUBMIT, actor=OFFICE)
     with uow() as session:
@@ -124,15 +124,15 @@ def test_decisions_are_held_until_the_stage_is_announced(uow, engine, campaign, 
         assert by_template[template].status == MailStatus.HELD
         assert by_template[template].hold_stage == StageName.SCREENING.value
 
-    memory = sender.MemoryTransport()
-    report = sender.drain(engine, memory)
+    memory = transports.MemoryTransport()
+    report = drain.drain(engine, memory)
     assert report.sent == 1 and [o.message_id for o in memory.sent] == [by_template[MailTemplate.SUBMIT].message_id]
 
     with uow() as session:
-        assert mail.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE) == 2
-        assert mail.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE) == 0
+        assert announce.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE) == 2
+        assert announce.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE) == 0
         assert len(_audit(session, "mail.announce")) == 2
-    assert sender.drain(engine, memory).sent == 2
+    assert drain.drain(engine, memory).sent == 2
     # after the announcement a late decision of the stage goes out at once
     with uow() as session:
         workflow.transition(session, n.id, Event.UNSHORTLIST, actor=OFFICE)
@@ -143,7 +143,7 @@ def test_decisions_are_held_until_the_stage_is_announced(uow, engine, campaign, 
 def test_review_decisions_are_held_but_votes_are_not(uow, campaign, spec, clock):
     with uow() as session:
         n = create_nomination(session, campaign, spec, State.VETTED)
-        mail.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE)
+        announce.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE)
     with uow() as session:
         status = {m.template: m.status for m in _mails(session, n.id)}
     assert status[MailTemplate.RECORD_VOTES] == MailStatus.QUEUED
@@ -156,11 +156,11 @@ def test_a_scheduled_announcement_releases_when_its_time_comes(uow, engine, camp
         n = create_nomination(session, campaign, spec, State.SCREENED)
     at = clock.now() + timedelta(days=2)
     with uow() as session:
-        assert mail.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE, at=at) == 1
-    memory = sender.MemoryTransport()
-    assert sender.drain(engine, memory).sent == 1  # only the submit mail
+        assert announce.announce_stage(session, campaign.id, StageName.SCREENING, OFFICE, at=at) == 1
+    memory = transports.MemoryTransport()
+    assert drain.drain(engine, memory).sent == 1  # only the submit mail
     clock.set(at)
-    report = sender.drain(engine, memory)
+    report = drain.drain(engine, memory)
     assert (report.released, report.sent) == (1, 1)
     assert memory.sent[-1].recipients == [n.applicant_email]
 
@@ -168,15 +168,15 @@ def test_a_scheduled_announcement_releases_when_its_time_comes(uow, engine, camp
 def test_held_mails_go_out_once_their_stage_has_closed(uow, engine, campaign, spec, clock):
     with uow() as session:
         create_nomination(session, campaign, spec, State.REJECTED)
-    memory = sender.MemoryTransport()
-    assert sender.drain(engine, memory).sent == 1
+    memory = transports.MemoryTransport()
+    assert drain.drain(engine, memory).sent == 1
     with uow() as session:
         stage = campaigns.get_stage(session, campaign.id, StageName.SCREENING)
         stage.closed_at = clock.now()
         session.add(stage)
-    assert sender.drain(engine, memory).sent == 1
+    assert drain.drain(engine, memory).sent == 1
     with uow() as session:
-        assert mail.is_announced(session, campaign.id, StageName.SCREENING)
+        assert announce.is_announced(session, campaign.id, StageName.SCREENING)
 
 
 def test_release_one_or_all_held(uow, campaign, spec, clock):
@@ -188,62 +188,62 @@ def test_release_one_or_all_held(uow, campaign, spec, clock):
         queued = next(m for m in _mails(session) if m.status == MailStatus.QUEUED)
     assert len(held) == 2 and held[0].nomination_id == a.id
     with uow() as session:
-        assert mail.release(session, actor=OFFICE, mail_id=held[0].id) == 1
+        assert outbox.release(session, actor=OFFICE, mail_id=held[0].id) == 1
         with pytest.raises(InvalidTransition, match="not held"):
-            mail.release(session, actor=OFFICE, mail_id=queued.id)
+            outbox.release(session, actor=OFFICE, mail_id=queued.id)
         with pytest.raises(ValidationFailed):
-            mail.release(session, actor=OFFICE)
+            outbox.release(session, actor=OFFICE)
     with uow() as session:
-        assert mail.release(session, actor=OFFICE, all_held=True, reason="公布") == 1
-        assert mail.counts_by_status(session)[MailStatus.HELD] == 0
+        assert outbox.release(session, actor=OFFICE, all_held=True, reason="公布") == 1
+        assert outbox.counts_by_status(session)[MailStatus.HELD] == 0
         assert len(_audit(session, "mail.release")) == 2
 
 
 def test_holding_the_outbox_stops_everything_until_released(uow, engine, campaign, spec, clock):
     with uow() as session:
         create_nomination(session, campaign, spec, State.SUBMITTED)
-        assert mail.set_outbox_hold(session, True, actor=OFFICE, reason="核对名单")
+        assert outbox.set_outbox_hold(session, True, actor=OFFICE, reason="核对名单")
     with uow() as session:
-        assert not mail.set_outbox_hold(session, True, actor=OFFICE)
-    memory = sender.MemoryTransport()
-    report = sender.drain(engine, memory)
+        assert not outbox.set_outbox_hold(session, True, actor=OFFICE)
+    memory = transports.MemoryTransport()
+    report = drain.drain(engine, memory)
     assert report.outbox_held and report.sent == 0 and memory.sent == []
     with uow() as session:
-        assert mail.set_outbox_hold(session, False, actor=OFFICE)
+        assert outbox.set_outbox_hold(session, False, actor=OFFICE)
         assert [a.reason for a in _audit(session, "mail.hold")] == ["核对名单"]
         assert len(_audit(session, "mail.unhold")) == 1
-    assert sender.drain(engine, memory).sent == 1
+    assert drain.drain(engine, memory).sent == 1
 
 
 def test_resend_gets_a_new_message_id(uow, engine, campaign, spec, clock):
     with uow() as session:
         n = create_nomination(session, campaign, spec, State.SUBMITTED)
-    memory = sender.MemoryTransport()
-    sender.drain(engine, memory)
+    memory = transports.MemoryTransport()
+    drain.drain(engine, memory)
     with uow() as session:
         [m] = _mails(session, n.id)
         first_id = m.message_id
         with pytest.raises(InvalidTransition, match="not held"):
-            mail.release(session, actor=OFFICE, mail_id=m.id)
-        again = mail.resend(session, m.id, actor=OFFICE, reason="申请人未收到")
+            outbox.release(session, actor=OFFICE, mail_id=m.id)
+        again = outbox.resend(session, m.id, actor=OFFICE, reason="申请人未收到")
         assert again.status == MailStatus.QUEUED and again.message_id != first_id
-    assert sender.drain(engine, memory).sent == 1
+    assert drain.drain(engine, memory).sent == 1
     assert memory.sent[0].message_id != memory.sent[1].message_id
     with uow() as session:
         assert len(_audit(session, "mail.resend")) == 1
-        alert = mail.queue_committee_alert(session, campaign.id, "x", "y")
+        alert = notices.queue_committee_alert(session, campaign.id, "x", "y")
         with pytest.raises(InvalidTransition, match="only sent or failed"):
-            mail.resend(session, alert.id, actor=OFFICE)
+            outbox.resend(session, alert.id, actor=OFFICE)
 
 
 def test_reminders_once_per_day_count_and_only_for_drafts(uow, campaign, spec, clock):
     with uow() as session:
         draft = create_draft(session, campaign, spec)
         submitted = create_nomination(session, campaign, spec, State.SUBMITTED)
-        first = mail.queue_reminder(session, draft, 7)
-        assert mail.queue_reminder(session, draft, 7).id == first.id
-        assert mail.queue_reminder(session, draft, 3).id != first.id
-        assert mail.queue_reminder(session, submitted, 7) is None
+        first = notices.queue_reminder(session, draft, 7)
+        assert notices.queue_reminder(session, draft, 7).id == first.id
+        assert notices.queue_reminder(session, draft, 3).id != first.id
+        assert notices.queue_reminder(session, submitted, 7) is None
         assert first.template == MailTemplate.DEADLINE_REMINDER and "还剩7天" in first.subject
 
 
@@ -252,12 +252,12 @@ def test_stage_notices_reach_the_concerned_once(uow, campaign, spec, clock):
         shortlisted = create_nomination(session, campaign, spec, State.SHORTLISTED)
         create_nomination(session, campaign, spec, State.REJECTED)
         create_nomination(session, campaign, spec, State.SCREENED)
-        assert mail.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened") == 1
-        assert mail.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened") == 0
+        assert notices.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened") == 1
+        assert notices.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened") == 0
         # closing: everybody not in a final state (the rejected one is)
-        assert mail.queue_stage_notice(session, campaign.id, "voting", "closed") == 2
+        assert notices.queue_stage_notice(session, campaign.id, "voting", "closed") == 2
         with pytest.raises(ValidationFailed):
-            mail.queue_stage_notice(session, campaign.id, StageName.VOTING, "shut")  # type: ignore[arg-type]
+            notices.queue_stage_notice(session, campaign.id, StageName.VOTING, "shut")  # type: ignore[arg-type]
     with uow() as session:
         voting = [m for m in _mails(session) if m.template == MailTemplate.VOTING_OPEN]
     assert [m.nomination_id for m in voting] == [shortlisted.id]
@@ -265,12 +265,12 @@ def test_stage_notices_reach_the_concerned_once(uow, campaign, spec, clock):
 
 def test_committee_alerts_go_to_the_office_once(uow, campaign, spec, clock):
     with uow() as session:
-        a = mail.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名")
-        b = mail.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名")
-        c = mail.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名", key="shortlist-2")
+        a = notices.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名")
+        b = notices.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名")
+        c = notices.queue_committee_alert(session, campaign.id, "初选名单不足", "初步候选人仅18名", key="shortlist-2")
         assert a.id == b.id != c.id and a.recipients == [spec.office.email]
         with pytest.raises(ValidationFailed):
-            mail.queue_committee_alert(session, campaign.id, " ", "body")
+            notices.queue_committee_alert(session, campaign.id, " ", "body")
         assert session.exec(select(func.count()).select_from(OutboxMail)).one() == 2
 
 
@@ -278,14 +278,14 @@ def test_the_file_transport_writes_one_eml_per_message_id(uow, engine, campaign,
     with uow() as session:
         create_nomination(session, campaign, spec, State.SUBMITTED)
         create_nomination(session, campaign, spec, State.SUBMITTED)
-    transport = sender.FileTransport(tmp_path / "outbox")
-    assert sender.drain(engine, transport).sent == 2
+    transport = transports.FileTransport(tmp_path / "outbox")
+    assert drain.drain(engine, transport).sent == 2
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 2 and all(b"Message-ID: <" in f.read_bytes() for f in files)
     with uow() as session:
         [first, _] = _mails(session)
-    outgoing = sender.Outgoing(first.id, "a@b.c", first.recipients, first.message_id, b"again")
-    assert asyncio.run(transport.send(outgoing)).outcome is sender.Outcome.SENT
+    outgoing = transports.Outgoing(first.id, "a@b.c", first.recipients, first.message_id, b"again")
+    assert asyncio.run(transport.send(outgoing)).outcome is transports.Outcome.SENT
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # a repeat overwrites its own file
 
 

@@ -13,7 +13,7 @@ from config.campaign import StageName
 from config.settings import get_settings
 from nominations.models import NominationKind
 from nominations.states import State
-from notifications import service as mail
+from notifications import notices
 from notifications.models import MailTemplate, OutboxMail
 from notifications.render import TEMPLATES_DIR, render, template_file
 from tests.factories import OFFICE, create_nomination
@@ -45,11 +45,12 @@ def every_mail(engine, campaign, spec, clock):
             held = create_nomination(session, campaign, spec, State.ON_HOLD)
             workflow.transition(session, held.id, event, actor=OFFICE, reason="经核查")
         draft = create_nomination(session, campaign, spec, State.DRAFT, name=None)
-        mail.queue_reminder(session, draft, 3)
-        mail.queue_stage_notice(session, campaign.id, StageName.SCREENING, "opened")
-        mail.queue_stage_notice(session, campaign.id, StageName.SCREENING, "closed")
-        mail.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened")
-        mail.queue_committee_alert(session, campaign.id, "推荐申报阶段已截止", "共收到申报 12 份。\n请及时组织初选。")
+        notices.queue_reminder(session, draft, 3)
+        notices.queue_stage_notice(session, campaign.id, StageName.SCREENING, "opened")
+        notices.queue_stage_notice(session, campaign.id, StageName.SCREENING, "closed")
+        notices.queue_stage_notice(session, campaign.id, StageName.VOTING, "opened")
+        notices.queue_committee_alert(session, campaign.id, "推荐申报阶段已截止",
+                                      "共收到申报 12 份。\n请及时组织初选。")
     with unit_of_work(engine, readonly=True) as session:
         return list(session.exec(select(OutboxMail)))
 

@@ -23,7 +23,7 @@ from config.settings import SmtpSecurity
 from core.errors import JingongError
 from nominations.models import NominationKind
 from nominations.states import State
-from notifications import sender
+from notifications import background, drain, probe, transports
 from notifications.models import MailStatus, OutboxMail
 from storage.db import unit_of_work
 from tests.factories import create_nomination
@@ -42,8 +42,8 @@ def _rows(uow) -> list[OutboxMail]:
         return list(session.exec(select(OutboxMail).order_by(OutboxMail.id)))
 
 
-def _transport(settings) -> sender.SmtpTransport:
-    return sender.SmtpTransport.from_settings(settings)
+def _transport(settings) -> transports.SmtpTransport:
+    return transports.SmtpTransport.from_settings(settings)
 
 
 def _every_mail_once_or_failed(uow, server: SmtpServer) -> None:
@@ -63,7 +63,7 @@ def test_what_arrives_is_right(uow, engine, campaign, spec, clock, smtp_server, 
         session.add(unit)
         n = create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id,
                               name="张师傅", employer="重庆江津某齿轮厂")
-    report = sender.drain(engine, _transport(mail_settings), settings=mail_settings)
+    report = drain.drain(engine, _transport(mail_settings), settings=mail_settings)
     assert (report.sent, report.failed, report.retried) == (1, 0, 0)
     [arrived] = smtp_server.arrived
     [row] = _rows(uow)
@@ -90,7 +90,7 @@ def test_what_arrives_is_right(uow, engine, campaign, spec, clock, smtp_server, 
 
 def test_one_connection_for_the_whole_batch(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     _queue(uow, campaign, spec, 6)
-    report = sender.drain(engine, _transport(mail_settings), settings=mail_settings.model_copy(
+    report = drain.drain(engine, _transport(mail_settings), settings=mail_settings.model_copy(
         update={"mail_batch_size": 4}))
     assert report.sent == 6
     assert smtp_server.recorder.connections == 1
@@ -101,7 +101,7 @@ def test_server_down_then_up(uow, engine, campaign, spec, clock):
     port = free_port()
     settings = settings_for(port)
     _queue(uow, campaign, spec, 3)
-    report = sender.drain(engine, _transport(settings), settings=settings)
+    report = drain.drain(engine, _transport(settings), settings=settings)
     assert report.sent == 0 and report.retried == 1 and "cannot connect" in (report.unreachable or "")
     rows = _rows(uow)
     assert [r.status for r in rows] == [MailStatus.QUEUED] * 3
@@ -112,9 +112,9 @@ def test_server_down_then_up(uow, engine, campaign, spec, clock):
     server = SmtpServer(port).start()
     try:
         # the first one waits for its backoff; the untried ones go at once
-        assert sender.drain(engine, _transport(settings), settings=settings).sent == 2
+        assert drain.drain(engine, _transport(settings), settings=settings).sent == 2
         clock.advance(timedelta(seconds=60))
-        assert sender.drain(engine, _transport(settings), settings=settings).sent == 1
+        assert drain.drain(engine, _transport(settings), settings=settings).sent == 1
         _every_mail_once_or_failed(uow, server)
         assert len(server.arrived) == 3
     finally:
@@ -124,13 +124,13 @@ def test_server_down_then_up(uow, engine, campaign, spec, clock):
 def test_busy_then_accepted(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     _queue(uow, campaign, spec, 2)
     smtp_server.recorder.data_replies = ["451 4.3.0 Try again later", "452 4.3.1 Insufficient storage"]
-    report = sender.drain(engine, _transport(mail_settings), settings=mail_settings)
+    report = drain.drain(engine, _transport(mail_settings), settings=mail_settings)
     assert (report.sent, report.retried) == (0, 2)
     rows = _rows(uow)
     assert [r.last_error for r in rows] == ["451 4.3.0 Try again later", "452 4.3.1 Insufficient storage"]
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 0  # not yet due
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 0  # not yet due
     clock.advance(timedelta(seconds=61))
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 2
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 2
     assert [r.attempts for r in _rows(uow)] == [2, 2]
     _every_mail_once_or_failed(uow, smtp_server)
 
@@ -141,7 +141,7 @@ def test_permanent_refusal_is_marked_failed_with_the_answer(uow, engine, campaig
     rows = _rows(uow)
     smtp_server.recorder.refuse = {rows[0].recipients[0]: "550 5.1.1 Mailbox does not exist"}
     smtp_server.recorder.data_replies = []
-    report = sender.drain(engine, _transport(mail_settings), settings=mail_settings)
+    report = drain.drain(engine, _transport(mail_settings), settings=mail_settings)
     assert (report.sent, report.failed) == (1, 1)
     first, second = _rows(uow)
     assert first.status == MailStatus.FAILED and "550 5.1.1 Mailbox does not exist" in first.last_error
@@ -152,7 +152,7 @@ def test_permanent_refusal_is_marked_failed_with_the_answer(uow, engine, campaig
 def test_a_5xx_on_data_fails_at_once(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     _queue(uow, campaign, spec, 1)
     smtp_server.recorder.data_replies = ["554 5.7.1 Message rejected as spam"]
-    sender.drain(engine, _transport(mail_settings), settings=mail_settings)
+    drain.drain(engine, _transport(mail_settings), settings=mail_settings)
     [row] = _rows(uow)
     assert (row.status, row.last_error, row.attempts) == (MailStatus.FAILED, "554 5.7.1 Message rejected as spam", 1)
 
@@ -164,7 +164,7 @@ def test_some_recipients_refused_the_others_served(uow, engine, campaign, spec, 
         session.add(unit)
         create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
     smtp_server.recorder.refuse = {"gone@unit.example.cn": "550 5.1.1 No such user"}
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
     [row] = _rows(uow)
     assert row.status == MailStatus.SENT
     assert row.refused == {"gone@unit.example.cn": "550 5.1.1 No such user"}
@@ -176,12 +176,12 @@ def test_some_recipients_refused_the_others_served(uow, engine, campaign, spec, 
 def test_connection_dropped_mid_batch(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     _queue(uow, campaign, spec, 5)
     smtp_server.recorder.drop_at = {3}
-    report = sender.drain(engine, _transport(mail_settings), settings=mail_settings)
+    report = drain.drain(engine, _transport(mail_settings), settings=mail_settings)
     assert (report.sent, report.retried) == (4, 1)  # reconnected for the 4th and 5th
     dropped = next(r for r in _rows(uow) if r.status == MailStatus.QUEUED)
     assert "connection lost" in dropped.last_error
     clock.advance(timedelta(minutes=5))
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
     assert smtp_server.recorder.connections == 3
     _every_mail_once_or_failed(uow, smtp_server)
     assert len(smtp_server.arrived) == 5
@@ -193,7 +193,7 @@ def test_too_many_temporary_failures_end_as_failed(uow, engine, campaign, spec, 
     smtp_server.recorder.data_replies = ["421 4.7.0 Too busy"] * 5
     waits = []
     for _ in range(3):
-        sender.drain(engine, _transport(settings), settings=settings)
+        drain.drain(engine, _transport(settings), settings=settings)
         [row] = _rows(uow)
         if row.status == MailStatus.QUEUED:
             waits.append(row.next_attempt_at - clock.now())
@@ -207,7 +207,7 @@ def test_starttls_is_required_never_opportunistic(uow, engine, campaign, spec, c
     # aiosmtpd without a TLS context offers no STARTTLS: the mail must not go out in clear
     settings = settings_for(smtp_server.port, smtp_security=SmtpSecurity.STARTTLS)
     _queue(uow, campaign, spec, 1)
-    report = sender.drain(engine, _transport(settings), settings=settings)
+    report = drain.drain(engine, _transport(settings), settings=settings)
     assert report.sent == 0 and smtp_server.arrived == []
     [row] = _rows(uow)
     assert row.status == MailStatus.QUEUED and "STARTTLS" in row.last_error.upper()
@@ -216,16 +216,16 @@ def test_starttls_is_required_never_opportunistic(uow, engine, campaign, spec, c
 def test_a_stuck_claim_is_taken_over_with_the_same_message_id(uow, engine, campaign, spec, clock, smtp_server,
                                                               mail_settings):
     _queue(uow, campaign, spec, 2)
-    claimed = sender.claim(engine, 1, mail_settings)  # a sender that then dies
+    claimed = drain.claim(engine, 1, mail_settings)  # a sender that then dies
     assert len(claimed) == 1
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1  # lease still runs
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1  # lease still runs
     clock.advance(timedelta(seconds=mail_settings.mail_lease_seconds))
-    assert sender.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
+    assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
     rows = _rows(uow)
     assert all(r.status == MailStatus.SENT for r in rows) and rows[0].attempts == 2
     assert smtp_server.recorder.message_ids()[-1] == claimed[0].message_id
     # the dead sender's late "sent" mark cannot overwrite its successor's
-    sender.record_result(engine, claimed[0], sender.SendResult(sender.Outcome.PERMANENT, "late"), mail_settings)
+    drain.record_result(engine, claimed[0], transports.SendResult(transports.Outcome.PERMANENT, "late"), mail_settings)
     assert _rows(uow)[0].status == MailStatus.SENT
 
 
@@ -237,10 +237,10 @@ def test_two_senders_at_once_never_send_a_mail_twice(uow, pg_engine, spec, clock
     _queue(lambda: unit_of_work(pg_engine), campaign, spec, 40)
     smtp_server.recorder.delay = 0.005
     settings = mail_settings.model_copy(update={"mail_batch_size": 5})
-    reports: list[sender.DrainReport] = []
+    reports: list[drain.DrainReport] = []
 
     def run() -> None:
-        reports.append(sender.drain(pg_engine, _transport(settings), settings=settings))
+        reports.append(drain.drain(pg_engine, _transport(settings), settings=settings))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
@@ -289,7 +289,7 @@ def test_sender_killed_mid_batch_then_restarted(engine, uow, campaign, spec, clo
 
 
 def test_the_background_sender_wakes_on_commit(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
-    handle = sender.start_sender(engine, transport_factory=lambda: _transport(mail_settings), interval=60)
+    handle = background.start_sender(engine, transport_factory=lambda: _transport(mail_settings), interval=60)
     try:
         deadline = time.monotonic() + 10
         while handle.passes == 0 and time.monotonic() < deadline:
@@ -304,12 +304,12 @@ def test_the_background_sender_wakes_on_commit(uow, engine, campaign, spec, cloc
 
 
 def test_mail_test_checks_the_settings(smtp_server, mail_settings):
-    answer = sender.send_test("office@example.cn", settings=mail_settings)
+    answer = probe.send_test("office@example.cn", settings=mail_settings)
     assert "accepted" in answer
     [arrived] = smtp_server.arrived
     assert arrived.rcpt_tos == ["office@example.cn"] and arrived.message["Subject"] == "【津工精匠】测试邮件"
     smtp_server.recorder.refuse = {"nobody@example.cn": "550 5.1.1 unknown"}
     with pytest.raises(JingongError, match="550 5.1.1 unknown"):
-        sender.send_test("nobody@example.cn", settings=mail_settings)
+        probe.send_test("nobody@example.cn", settings=mail_settings)
     with pytest.raises(JingongError, match="cannot connect"):
-        sender.send_test("office@example.cn", settings=settings_for(free_port()))
+        probe.send_test("office@example.cn", settings=settings_for(free_port()))

@@ -1,0 +1,124 @@
+"""The committee's control of the outbox: hold or unhold it whole, release a held mail, send one
+again, and look at what is in it (lists, counts, what is due). Changes are audited; nothing
+here commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from audit import service as audit
+from core import clock
+from core.actor import Actor
+from core.errors import InvalidTransition, NotFound, ValidationFailed
+from notifications import wake
+from notifications.announce import release_held
+from notifications.models import MailStatus, OutboxControl, OutboxMail, message_id_for
+
+# the outbox control is a single row
+CONTROL_ROW_ID = 1
+
+
+def get_control(session: Session) -> OutboxControl:
+    control = session.get(OutboxControl, CONTROL_ROW_ID)
+    return control or OutboxControl(id=CONTROL_ROW_ID, held=False)
+
+
+def outbox_held(session: Session) -> bool:
+    control = session.get(OutboxControl, CONTROL_ROW_ID)
+    return bool(control and control.held)
+
+
+def set_outbox_hold(session: Session, held: bool, *, actor: Actor, reason: str | None = None) -> bool:
+    """Hold (nothing leaves) or release the whole outbox. Audited. Returns whether it changed."""
+    control = session.get(OutboxControl, CONTROL_ROW_ID, with_for_update=True)
+    if control is None:
+        control = OutboxControl(id=CONTROL_ROW_ID, held=False)
+    if control.held == held:
+        return False
+    control.held, control.reason = held, reason
+    control.changed_by, control.changed_at = str(actor), clock.now()
+    session.add(control)
+    audit.record(session, actor=actor, action="mail.hold" if held else "mail.unhold", subject="outbox",
+                 reason=reason)
+    if not held:
+        wake.wake_after_commit(session)
+    return True
+
+
+def release(
+    session: Session, *, actor: Actor, mail_id: int | None = None, all_held: bool = False,
+    reason: str | None = None,
+) -> int:
+    """Release one held mail, or every held mail (the committee's override). Audited."""
+    if (mail_id is None) == (not all_held):
+        raise ValidationFailed("release needs either a mail id or all_held")
+    now = clock.now()
+    if mail_id is not None:
+        mail = get_mail(session, mail_id)
+        if mail.status != MailStatus.HELD:
+            raise InvalidTransition(f"mail {mail_id} is {mail.status.value}, not held")
+        count = release_held(session, now, col(OutboxMail.id) == mail_id)
+    else:
+        count = release_held(session, now)
+    audit.record(session, actor=actor, action="mail.release", subject=f"mail:{mail_id}" if mail_id else "mail:all",
+                 reason=reason, data={"released": count})
+    return count
+
+
+def resend(session: Session, mail_id: int, *, actor: Actor, reason: str | None = None) -> OutboxMail:
+    """Send a mail again (sent or failed), with a new Message-ID so that it is not taken for a
+    duplicate. Audited."""
+    mail = get_mail(session, mail_id)
+    if mail.status not in (MailStatus.SENT, MailStatus.FAILED):
+        raise InvalidTransition(f"mail {mail_id} is {mail.status.value}; only sent or failed mail can be resent")
+    mail.resends += 1
+    mail.message_id = message_id_for(mail.idempotency_key, mail.resends)
+    mail.status, mail.attempts, mail.next_attempt_at = MailStatus.QUEUED, 0, clock.now()
+    mail.last_error, mail.refused, mail.sent_at, mail.claimed_at = None, {}, None, None
+    session.add(mail)
+    audit.record(session, actor=actor, action="mail.resend", subject=f"mail:{mail_id}", reason=reason,
+                 campaign_id=mail.campaign_id, data={"message_id": mail.message_id})
+    wake.wake_after_commit(session)
+    return mail
+
+
+def get_mail(session: Session, mail_id: int) -> OutboxMail:
+    mail = session.get(OutboxMail, mail_id)
+    if mail is None:
+        raise NotFound(f"mail {mail_id} not found")
+    return mail
+
+
+def list_mail(
+    session: Session, *, status: MailStatus | None = None, nomination_id: int | None = None,
+    campaign_id: int | None = None, limit: int = 100,
+) -> list[OutboxMail]:
+    query = select(OutboxMail).order_by(col(OutboxMail.id).desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxMail.status == status.value)
+    if nomination_id is not None:
+        query = query.where(OutboxMail.nomination_id == nomination_id)
+    if campaign_id is not None:
+        query = query.where(OutboxMail.campaign_id == campaign_id)
+    return list(session.exec(query))
+
+
+def counts_by_status(session: Session) -> dict[MailStatus, int]:
+    rows = session.exec(select(OutboxMail.status, func.count()).group_by(col(OutboxMail.status))).all()
+    counts = dict.fromkeys(MailStatus, 0)
+    for status, count in rows:
+        counts[MailStatus(status)] = count
+    return counts
+
+
+def due_count(session: Session, now: datetime | None = None) -> int:
+    now = now or clock.now()
+    return session.exec(
+        select(func.count()).select_from(OutboxMail).where(
+            OutboxMail.status == MailStatus.QUEUED.value,
+            or_(col(OutboxMail.next_attempt_at).is_(None), col(OutboxMail.next_attempt_at) <= now),
+        )
+    ).one()
