@@ -23,8 +23,19 @@ def _installers() -> list[Callable[[], None]]:
     from notifications.service import install as install_notifications
 
     installers.append(install_notifications)
-    # voting: freeze the tally inside the voting close step
-    from voting.service import install as install_voting
-
     installers.append(install_voting)
     return installers
+
+
+def install_voting() -> None:
+    """voting: freeze the tally inside the voting close step; drop the cached voting window and
+    candidate list when voting opens or the calendar changes. Wired here because voting sits below
+    stages and may not import it."""
+    from campaigns import service as campaigns
+    from config.campaign import StageName
+    from stages import jobs
+    from voting import tally, windows
+
+    jobs.on_stage_close(StageName.VOTING)(tally.freeze)
+    jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
+    campaigns.on_calendar_changed(windows.clear_caches)
