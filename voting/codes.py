@@ -51,6 +51,15 @@ def _check_lock(identity: VoterIdentity, now: datetime) -> None:
                           message_zh=f"验证码错误次数过多，请{wait}秒后再试")
 
 
+def _identity_hash(kind: IdentityKind, address: str, settings: Settings) -> str:
+    return keyed_hash(f"{kind}:{address}", settings)
+
+
+def _code_hash(identity_id: int | None, code: str, settings: Settings) -> str:
+    """A code is stored keyed to its identity, so a code sent to one voter proves nothing for another."""
+    return keyed_hash(f"code:{identity_id}:{code}", settings)
+
+
 def _mask(kind: IdentityKind, address: str) -> str:
     if kind is IdentityKind.PHONE:
         return address[:3] + "****" + address[-4:]
@@ -65,7 +74,7 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
     kind, address = normalise(kind, address)
     ip_hash, net_hash = address_hashes(ip, pepper(settings))
     limiters(settings).codes.hit(ip_hash)
-    identity_hash = keyed_hash(f"{kind}:{address}", settings)
+    identity_hash = _identity_hash(kind, address, settings)
     now = clock.now()
     code = f"{secrets.randbelow(10**6):06d}"
     with unit_of_work(engine) as session:
@@ -85,7 +94,7 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
                 raise RateLimited(f"a code was sent moments ago; ask again in {wait} s", retry_after=wait,
                                   message_zh=f"验证码已发送，请{wait}秒后再重新获取")
         expires = now + timedelta(seconds=settings.vote_code_ttl_seconds)
-        record = VoteCode(identity_id=identity.id or 0, code_hash=keyed_hash(f"code:{identity.id}:{code}", settings),
+        record = VoteCode(identity_id=identity.id or 0, code_hash=_code_hash(identity.id, code, settings),
                           created_at=now, expires_at=expires)
         session.add(record)
         session.flush()
@@ -111,7 +120,7 @@ def confirm_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
     settings = settings or get_settings()
     kind, address = normalise(kind, address)
     limiters(settings).codes.hit(address_hashes(ip, pepper(settings))[0])
-    identity_hash = keyed_hash(f"{kind}:{address}", settings)
+    identity_hash = _identity_hash(kind, address, settings)
     now = clock.now()
     failure: Exception | None = None
     with unit_of_work(engine) as session:
@@ -125,7 +134,7 @@ def confirm_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
                                .order_by(col(VoteCode.id).desc())).first()
         supplied = re.sub(r"\s", "", code or "")
         if current is not None and hmac.compare_digest(current.code_hash,
-                                                       keyed_hash(f"code:{identity.id}:{supplied}", settings)):
+                                                       _code_hash(identity.id, supplied, settings)):
             current.used_at = now
             identity.failures = 0
             identity.locked_until = None
