@@ -126,7 +126,7 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
     from nominations.states import State
     from storage.db import make_engine, unit_of_work
     from tests.factories import create_nomination
-    from voting import service as voting
+    from voting import identities
     from voting.models import VoterIdentity
 
     get_settings.cache_clear()
@@ -148,7 +148,7 @@ def prepare(env: dict[str, str], voters: int) -> dict[str, object]:
                  "created_minute": i, "created_net_hash": "", "failures": 0}
                 for i in range(start, min(voters, start + 5000))])
         rows = conn.execute(text("SELECT id FROM voter_identity ORDER BY id")).all()
-    tokens = [voting.issue_token(cid, int(r[0]), settings) for r in rows]
+    tokens = [identities.issue_token(cid, int(r[0]), settings) for r in rows]
     engine.dispose()
     return {"tokens": tokens, "candidates": ids}
 

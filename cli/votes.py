@@ -8,7 +8,7 @@ from rich.table import Table
 from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
 from storage.db import unit_of_work
-from voting import service as voting
+from voting import monitor, tally
 
 app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_ar
 def tally_cmd() -> None:
     """The tally per candidate (frozen after the voting close, live before)."""
     with unit_of_work(engine(), readonly=True) as session:
-        standings = voting.standings(session, campaigns.get_campaign(session).id or 0)
+        standings = tally.standings(session, campaigns.get_campaign(session).id or 0)
     table = Table(title="frozen tally" if standings.frozen else "live tally")
     for column in ("rank", "nomination", "name", "votes"):
         table.add_column(column)
@@ -33,8 +33,8 @@ def verify_cmd() -> None:
     with unit_of_work(engine(), readonly=True) as session:
         campaign = campaigns.get_campaign(session)
         cid = campaign.id or 0
-        truth = voting.recount(session, cid)
-        mismatches = voting.compare(voting.counters(session, cid), truth)
+        truth = tally.recount(session, cid)
+        mismatches = tally.compare(tally.counters(session, cid), truth)
     total = sum(truth.values())
     if not mismatches:
         console.print(f"ok: every counter matches the vote rows ({total} valid vote(s))")
@@ -51,7 +51,7 @@ def invalidate_cmd(vote_id: int, reason: str = typer.Option(..., "--reason", hel
                    as_: str = typer.Option(None, "--as", help="who acts (default: login name)")) -> None:
     """Invalidate one vote (the row stays, marked invalid, with the reason in the audit trail)."""
     with unit_of_work(engine()) as session:
-        vote = voting.invalidate(session, vote_id, actor=cli_actor(as_), reason=reason)
+        vote = tally.invalidate(session, vote_id, actor=cli_actor(as_), reason=reason)
     console.print(f"vote {vote.id} invalidated: {vote.invalid_reason}")
 
 
@@ -60,12 +60,12 @@ def flags_cmd() -> None:
     """Scan for suspicious patterns (bursts from one address or network, many new voters) and list them."""
     with unit_of_work(engine()) as session:
         campaign = campaigns.get_campaign(session)
-        new = voting.scan_flags(session, campaign.id or 0)
-        flags = voting.list_flags(session, campaign.id or 0)
+        new = monitor.scan_flags(session, campaign.id or 0)
+        flags = monitor.list_flags(session, campaign.id or 0)
         table = Table(title=f"{len(flags)} flag(s), {new} new")
         for column in ("minute (local)", "kind", "source (hashed)", "count", "threshold"):
             table.add_column(column)
         for f in flags:
-            table.add_row(f"{voting.minute_local(f.minute, campaign.timezone):%Y-%m-%d %H:%M}", f.kind, f.key[:12],
+            table.add_row(f"{monitor.minute_local(f.minute, campaign.timezone):%Y-%m-%d %H:%M}", f.kind, f.key[:12],
                           str(f.count), str(f.threshold))
     console.print(table)

@@ -218,11 +218,11 @@ class Simulation:
                  f"shortlist of {size}")
 
     def vote(self) -> None:
-        """Real votes through ``voting.cast_vote``: verified voters (stored hashed) vote over two
+        """Real votes through ``voting.casting.cast_vote``: verified voters (stored hashed) vote over two
         days for some of the candidates; a few try twice the same day and are refused."""
         from config.settings import Settings
         from core.errors import Conflict
-        from voting import service as voting
+        from voting import casting, tally
         from voting.models import IdentityKind, VoterIdentity
 
         settings = Settings.model_validate({"SECRET_KEY": f"simulation-{self.rng.random()}-" + "s" * 32,
@@ -247,17 +247,17 @@ class Simulation:
                 picks = set(self.rng.choices(shortlisted, weights, k=self.rng.randint(1, 6)))
                 address = f"10.{self.rng.randint(0, 40)}.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}"
                 for nomination_id in sorted(picks):
-                    voting.cast_vote(self.engine, cid, nomination_id, voter, address, settings)
+                    casting.cast_vote(self.engine, cid, nomination_id, voter, address, settings)
                     cast += 1
                 if self.rng.random() < 0.05:
                     try:
-                        voting.cast_vote(self.engine, cid, min(picks), voter, address, settings)
+                        casting.cast_vote(self.engine, cid, min(picks), voter, address, settings)
                     except Conflict:
                         self.refused["vote_twice"] += 1
             self.advance_to(self.clock.now() + timedelta(days=1))
         with unit_of_work(self.engine, readonly=True) as session:
-            self.votes = voting.tally(session, cid)
-            assert voting.verify(session, cid) == []
+            self.votes = tally.tally(session, cid)
+            assert tally.verify(session, cid) == []
         self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] voting: {cast} votes by {len(voter_ids)} "
                  f"voters for {len(shortlisted)} candidates; {self.refused['vote_twice']} second votes refused")
 
@@ -265,9 +265,9 @@ class Simulation:
         cid = self.campaign_id
         with unit_of_work(self.engine) as session:
             voted = nominations.list_nominations(session, cid, states=[State.VOTED])
-            from voting import service as voting
+            from voting import tally
 
-            self.votes = voting.tally(session, cid)  # frozen at the voting close
+            self.votes = tally.tally(session, cid)  # frozen at the voting close
             ranked = sorted(voted, key=lambda n: (-self.votes.get(n.id or 0, 0), n.id))
             main, finalist = self.spec.awards.main, self.spec.awards.finalist
             for n in ranked:

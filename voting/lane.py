@@ -4,8 +4,8 @@ connections of its own, instead of handing each vote to a worker thread.
 Under a crowd the hop to a thread and back is most of what a vote costs the app (measured in
 bench/vote_bench.py: a bare ``def`` endpoint answers less than half as many requests as a bare
 ``async def`` one on this project's machines). The lane runs the very statement of
-``voting.service.PG_VOTE`` (numbered for asyncpg) with the same admission checks, so the rules and
-their refusals are those of ``voting.service.cast_vote``. Rare work that needs the database
+``voting.casting.PG_VOTE`` (numbered for asyncpg) with the same admission checks, so the rules and
+their refusals are those of ``voting.casting.cast_vote``. Rare work that needs the database
 outside the statement (refreshing the cached window or candidate list, a refusal that re-reads
 them) still goes to a thread, never blocking the loop.
 
@@ -22,16 +22,16 @@ import asyncpg
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from voting import service
-from voting.service import Ballot, Receipt
+from voting import ballots, casting
+from voting.ballots import Ballot, Receipt
 
 log = logging.getLogger("jingong.voting.lane")
 
 #: connections the lane keeps: enough to keep PostgreSQL busy from one app process (2, 4, 8, 12 and
 #: 16 measured within noise of each other in bench/vote_bench.py)
 CONNECTIONS = 4
-VOTE_SQL = service.numbered(service.PG_VOTE, Ballot.NAMES)
-RETURN_PLACE_SQL = service.numbered(service.PG_RETURN_PLACE, ("v", "day"))
+VOTE_SQL = casting.numbered(casting.PG_VOTE, Ballot.NAMES)
+RETURN_PLACE_SQL = casting.numbered(casting.PG_RETURN_PLACE, ("v", "day"))
 #: how the lane's connections appear in pg_stat_activity
 APPLICATION_NAME = "jingong-vote-lane"
 #: what a lost connection looks like (the database restarted or dropped it): every connection is
@@ -75,17 +75,17 @@ class VoteLane:
 
     async def cast(self, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
                    settings: Settings | None = None) -> Receipt:
-        """As ``voting.service.cast_vote``: the receipt, or the same refusal."""
+        """As ``voting.casting.cast_vote``: the receipt, or the same refusal."""
         ballot: Ballot | None = None
-        if not service.admission_is_cached(self.engine, campaign_id, nomination_id):
+        if not ballots.admission_is_cached(self.engine, campaign_id, nomination_id):
             async with self._refresh:
-                if not service.admission_is_cached(self.engine, campaign_id, nomination_id):
-                    ballot = await anyio.to_thread.run_sync(service.admit, self.engine, campaign_id, nomination_id,
+                if not ballots.admission_is_cached(self.engine, campaign_id, nomination_id):
+                    ballot = await anyio.to_thread.run_sync(ballots.admit, self.engine, campaign_id, nomination_id,
                                                             voter_id, ip, settings)
         if ballot is None:
-            ballot = service.admit(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
-        if not service.one_statement(ballot, self.engine):  # several votes a day: the general path
-            return await anyio.to_thread.run_sync(service.write, self.engine, ballot)
+            ballot = ballots.admit(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
+        if not casting.one_statement(ballot, self.engine):  # several votes a day: the general path
+            return await anyio.to_thread.run_sync(casting.write, self.engine, ballot)
         try:
             return await self._write(ballot)
         except LOST as exc:

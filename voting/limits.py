@@ -1,11 +1,13 @@
-"""Fixed-window rate limits kept in the process (one app instance). Memory is bounded by the keys
-seen in the current window: older windows are dropped as soon as a new one starts."""
+"""Fixed-window rate limits kept in the process (one app instance), and the voting's three of them
+(per address, per voter, per address asking for codes). Memory is bounded by the keys seen in the
+current window: older windows are dropped as soon as a new one starts."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 
+from config.settings import Settings, get_settings
 from core import clock
 from core.errors import RateLimited
 
@@ -45,3 +47,34 @@ class RateLimiter:
         with self._lock:
             self._counts = {}
             self._window = -1
+
+
+@dataclass
+class Limiters:
+    address: RateLimiter
+    voter: RateLimiter
+    codes: RateLimiter
+
+
+_limiters: dict[tuple[int, int], Limiters] = {}
+
+
+def limiters(settings: Settings | None = None) -> Limiters:
+    settings = settings or get_settings()
+    key = (settings.vote_rate_per_address_minute, settings.vote_rate_per_voter_minute)
+    found = _limiters.get(key)
+    if found is None:
+        found = _limiters[key] = Limiters(
+            address=RateLimiter(settings.vote_rate_per_address_minute, what="requests from this address",
+                                what_zh="来自此网络地址的请求"),
+            voter=RateLimiter(settings.vote_rate_per_voter_minute, what="votes from this voter", what_zh="投票"),
+            codes=RateLimiter(max(1, settings.vote_rate_per_address_minute // 4) if key[0] else 0,
+                              what="code requests from this address", what_zh="获取验证码"),
+        )
+    return found
+
+
+def reset_limits() -> None:
+    for found in _limiters.values():
+        for limiter in (found.address, found.voter, found.codes):
+            limiter.reset()

@@ -49,7 +49,8 @@ def _gateway(spec: str, data_dir: str) -> SmsGateway:
         factory = getattr(importlib.import_module(module_name), attr or "gateway")
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"SMS_GATEWAY={spec!r} cannot be loaded ({exc}); use 'console' or 'module:factory'") from None
-    return factory(get_settings())  # type: ignore[no-any-return]
+    gateway: SmsGateway = factory(get_settings())
+    return gateway
 
 
 def get_gateway(settings: Settings | None = None) -> SmsGateway:

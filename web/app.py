@@ -76,7 +76,7 @@ def create_app(
         if create_admin:
             ensure_admin(engine, settings)
         # PostgreSQL: votes are cast from this event loop (voting/lane.py); without a lifespan
-        # (or on SQLite) they go to worker threads through voting.service.cast_vote. Opened before
+        # (or on SQLite) they go to worker threads through voting.casting.cast_vote. Opened before
         # the background work starts, so a database that refuses it stops nothing half-started.
         lane = await VoteLane.open(engine) if engine.dialect.name == "postgresql" else None
         app.state.vote_lane = lane

@@ -24,7 +24,7 @@ from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from notifications import outbox
 from stages import service as stages
-from voting import service as voting
+from voting import tally
 from web import acts, applicants, objections, security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
 from web.errors import message_zh
@@ -290,7 +290,7 @@ async def shortlist_post(request: Request, user: CurrentUser, session: SessionDe
 
 def _tally(session: Session, campaign: Campaign, n: Nomination) -> int | None:
     """The candidate's votes: the frozen tally after the voting close, the live count before."""
-    return voting.tally_of(session, campaign, n)
+    return tally.tally_of(session, campaign, n)
 
 
 def _notes(session: Session, nomination_id: int) -> list[TransitionRecord]:

@@ -1,5 +1,5 @@
 """Public voting over HTTP: the voting page (verify, then vote), the JSON API, and the committee's
-tally, flags and invalidation. Every rule lives in ``voting.service``."""
+tally, flags and invalidation. Every rule lives in the ``voting`` package."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from config.settings import Settings
 from core import clock
 from core.errors import JingongError, RateLimited
 from storage.db import unit_of_work
-from voting import service as voting
+from voting import casting, codes, identities, monitor, tally, windows
 from voting.lane import VoteLane
 from voting.models import FlagKind
 from web import acts, public
@@ -88,7 +88,7 @@ def _set_cookie(response: Response, token: str, max_age: int, secure: bool) -> N
 @router.post("/api/votes/code", status_code=202, tags=["voting"])
 def api_request_code(body: CodeRequest, request: Request, engine: EngineDep) -> dict[str, Any]:
     """Send a one-time code to an email address or a mainland mobile number."""
-    sent = voting.request_code(engine, campaign_id_of(request, engine), body.kind, body.address, client_ip(request),
+    sent = codes.request_code(engine, campaign_id_of(request, engine), body.kind, body.address, client_ip(request),
                                request.app.state.settings)
     return {"sent_to": sent.masked, "expires_at": sent.expires_at.isoformat()}
 
@@ -96,7 +96,7 @@ def api_request_code(body: CodeRequest, request: Request, engine: EngineDep) -> 
 @router.post("/api/votes/verify", tags=["voting"])
 def api_verify(body: CodeConfirm, request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     """Check the code; answers a voter token (also set as a cookie) for ``POST /api/votes``."""
-    token = voting.confirm_code(engine, campaign_id_of(request, engine), body.kind, body.address, body.code,
+    token = codes.confirm_code(engine, campaign_id_of(request, engine), body.kind, body.address, body.code,
                                 client_ip(request), settings)
     response = JSONResponse({"token": token, "expires_in": settings.voter_session_seconds})
     _set_cookie(response, token, settings.voter_session_seconds, request.url.scheme == "https")
@@ -123,12 +123,12 @@ async def api_vote(body: VoteRequest, request: Request) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     ip = client_ip(request)
     cid = await campaign_id_async(request, engine)
-    voter = voting.voter_of_token(token, cid, settings)
+    voter = identities.voter_of_token(token, cid, settings)
     lane: VoteLane | None = request.app.state.vote_lane
     if lane is not None and lane.serves_this_loop():
         receipt = await lane.cast(cid, body.nomination_id, voter, ip, settings)
     else:
-        receipt = await anyio.to_thread.run_sync(voting.cast_vote, engine, cid, body.nomination_id, voter, ip,
+        receipt = await anyio.to_thread.run_sync(casting.cast_vote, engine, cid, body.nomination_id, voter, ip,
                                                  settings, limiter=VOTE_THREADS)
     return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
             "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes}
@@ -138,25 +138,25 @@ async def api_vote(body: VoteRequest, request: Request) -> dict[str, Any]:
 def api_tally(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> dict[str, Any]:
     """The live tally (or the frozen one after the close), with the counters checked against the rows."""
     cid = campaign.id or 0
-    standings = voting.standings(session, cid)
+    standings = tally.standings(session, cid)
     return {"frozen": standings.frozen,
             "tally": [{"nomination_id": r.nomination_id, "name": r.name, "votes": r.votes} for r in standings.rows],
-            "counter_mismatches": [m.__dict__ for m in voting.verify(session, cid)]}
+            "counter_mismatches": [m.__dict__ for m in tally.verify(session, cid)]}
 
 
 @router.get("/api/votes/flags", tags=["voting"])
 def api_flags(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> list[dict[str, Any]]:
     cid = campaign.id or 0
-    voting.scan_flags(session, cid)
-    return [{"id": f.id, "kind": f.kind, "key": f.key, "minute": voting.minute_local(f.minute, campaign.timezone)
-             .isoformat(), "count": f.count, "threshold": f.threshold} for f in voting.list_flags(session, cid)]
+    monitor.scan_flags(session, cid)
+    return [{"id": f.id, "kind": f.kind, "key": f.key, "minute": monitor.minute_local(f.minute, campaign.timezone)
+             .isoformat(), "count": f.count, "threshold": f.threshold} for f in monitor.list_flags(session, cid)]
 
 
 @router.post("/api/votes/{vote_id}/invalidate", tags=["voting"],
              dependencies=[CsrfChecked])
 def api_invalidate(vote_id: Id, body: InvalidateRequest, session: SessionDep,
                    user: Annotated[User, Depends(require("votes"))]) -> dict[str, Any]:
-    vote = voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=body.reason)
+    vote = tally.invalidate(session, vote_id, actor=acts.actor_of(user), reason=body.reason)
     return {"vote_id": vote.id, "valid": vote.valid, "reason": vote.invalid_reason}
 
 
@@ -167,8 +167,8 @@ def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | No
                pending: dict[str, str] | None = None, status_code: int = 200) -> Response:
     stage = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
     rules = campaigns.spec_of(campaign).voting
-    rows = [c for c in public.deeds_rows(session, campaign) if c.id in voting.candidates(session, campaign.id or 0)]
-    counts = voting.tally(session, campaign.id or 0) if rules.show_counts_publicly else None
+    rows = [c for c in public.deeds_rows(session, campaign) if c.id in windows.candidates(session, campaign.id or 0)]
+    counts = tally.tally(session, campaign.id or 0) if rules.show_counts_publicly else None
     return render(request, "public/vote.html", {
         "campaign": campaign, "stage": stage, "open": stage.opens_at <= clock.now() < stage.closes_at,
         "candidates": rows, "voter": voter, "error": error, "pending": pending, "counts": counts, "rules": rules,
@@ -178,7 +178,7 @@ def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | No
 
 def _voter_or_none(request: Request, token: str | None, campaign_id: int) -> int | None:
     try:
-        return voting.voter_of_token(token, campaign_id, request.app.state.settings)
+        return identities.voter_of_token(token, campaign_id, request.app.state.settings)
     except JingongError:
         return None
 
@@ -199,7 +199,7 @@ async def vote_code(request: Request, engine: EngineDep) -> Response:
     form = await _form(request)
     pending = {"kind": form.get("kind", "email"), "address": form.get("address", "")[:254]}
     try:
-        sent = voting.request_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
+        sent = codes.request_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
                                    client_ip(request), request.app.state.settings)
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
@@ -213,7 +213,7 @@ async def vote_verify(request: Request, engine: EngineDep, settings: SettingsDep
     form = await _form(request)
     pending = {"kind": form.get("kind", "email"), "address": form.get("address", "")[:254], "sent_to": ""}
     try:
-        token = voting.confirm_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
+        token = codes.confirm_code(engine, campaign_id_of(request, engine), pending["kind"], pending["address"],
                                     form.get("code", "")[:32], client_ip(request), settings)
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
@@ -229,8 +229,8 @@ def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
     cid = campaign_id_of(request, engine)
     try:
         settings = request.app.state.settings
-        voter = voting.voter_of_token(jingong_voter, cid, settings)
-        receipt = voting.cast_vote(engine, cid, nomination_id, voter, client_ip(request), settings)
+        voter = identities.voter_of_token(jingong_voter, cid, settings)
+        receipt = casting.cast_vote(engine, cid, nomination_id, voter, client_ip(request), settings)
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc)
     msg = f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票"
@@ -256,15 +256,15 @@ def _page_after(request: Request, engine: Engine, *, error: str | None = None, s
 @router.get("/committee/votes", include_in_schema=False)
 def committee_votes(request: Request, session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> Response:
     cid = campaign.id or 0
-    voting.scan_flags(session, cid)
-    standings = voting.standings(session, cid)
+    monitor.scan_flags(session, cid)
+    standings = tally.standings(session, cid)
     wanted = request.query_params.get("nomination") or ""
-    recent = voting.list_votes(session, cid, nomination_id=int(wanted) if wanted.isdigit() else None, limit=100)
+    recent = tally.list_votes(session, cid, nomination_id=int(wanted) if wanted.isdigit() else None, limit=100)
     return render(request, "committee/votes.html", {
         "campaign": campaign, "tally": standings.rows, "frozen": standings.frozen,
-        "mismatches": voting.verify(session, cid), "flags": voting.list_flags(session, cid),
+        "mismatches": tally.verify(session, cid), "flags": monitor.list_flags(session, cid),
         "flag_labels": FLAG_LABELS_ZH, "recent": recent, "names": standings.names(),
-        "minute_local": lambda m: voting.minute_local(m, campaign.timezone),
+        "minute_local": lambda m: monitor.minute_local(m, campaign.timezone),
         "may_invalidate": accounts.may(Role(user.role), "votes"), "msg": request.query_params.get("msg"),
     })
 
@@ -276,7 +276,7 @@ async def committee_invalidate(vote_id: Id, request: Request, session: SessionDe
     form = await _form(request)
     try:
         # the request's own transaction: a second one would wait for its write lock on SQLite
-        voting.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
+        tally.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
     except JingongError as exc:  # refused before anything changed
         return RedirectResponse(f"/committee/votes?msg={quote(message_zh(exc))}", status_code=303)
     return RedirectResponse(f"/committee/votes?msg={quote(f'第{vote_id}号票已作废')}", status_code=303)

@@ -1,9 +1,14 @@
-"""Wiring done once per process (CLI, web app, workers): plug side effects into the one door
-for state changes. Each package that reacts to transitions adds its installer here."""
+"""Wiring done once per process (CLI, web app, scheduler, simulator): the lower packages expose
+hooks, and the listeners of the higher ones are registered here, at the top, so that no package
+imports one above it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from campaigns import service as campaigns
+from config.campaign import StageName
+from notifications import transition_mail
+from stages import jobs
+from voting import tally, windows
 
 _done = False
 
@@ -13,18 +18,14 @@ def bootstrap() -> None:
     if _done:
         return
     _done = True
-    for install in _installers():
-        install()
+    # notifications: the applicant's mail, queued in the same transaction as the state change
+    transition_mail.install()
+    install_voting()
 
 
-def _installers() -> list[Callable[[], None]]:
-    installers: list[Callable[[], None]] = []
-    # notifications: queue the applicant's mail in the same transaction as the change
-    from notifications.transition_mail import install as install_notifications
-
-    installers.append(install_notifications)
-    # voting: freeze the tally inside the voting close step
-    from voting.service import install as install_voting
-
-    installers.append(install_voting)
-    return installers
+def install_voting() -> None:
+    """Freeze the vote tally inside the voting close step; drop the cached voting window and
+    candidate list when voting opens or the calendar changes (voting sits below stages)."""
+    jobs.on_stage_close(StageName.VOTING)(tally.freeze)
+    jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
+    campaigns.on_calendar_changed(windows.clear_caches)

@@ -16,7 +16,7 @@ from storage.migrate import upgrade
 from tests.cli.test_cli import run
 from tests.conftest import beijing
 from tests.factories import create_nomination
-from voting import service as voting
+from voting import casting
 from voting.models import VoterIdentity
 from wiring.tables import metadata
 
@@ -36,7 +36,7 @@ def test_votes_commands(tmp_path: Path) -> None:
             session.add_all(voters)
         clock.set(beijing(2021, 7, 3, 9, 0))
         for voter in voters:
-            voting.cast_vote(engine, campaign.id or 0, nomination.id or 0, voter.id or 0, "10.1.1.1", settings)
+            casting.cast_vote(engine, campaign.id or 0, nomination.id or 0, voter.id or 0, "10.1.1.1", settings)
     ok = run(tmp_path, "votes", "verify")
     assert ok.returncode == 0 and "every counter matches the vote rows (2 valid vote(s))" in ok.stdout
     assert "张师傅" in run(tmp_path, "votes", "tally").stdout

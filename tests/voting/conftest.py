@@ -19,9 +19,10 @@ from notifications.models import MailTemplate, OutboxMail
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.factories import create_nomination
-from voting import service as voting
+from voting import casting, codes, identities, limits, windows
+from voting.ballots import Receipt
 from voting.lane import VoteLane
-from voting.service import Receipt
+from wiring.bootstrap import install_voting
 
 VOTING_OPENS = beijing(2021, 7, 1, 0, 0)
 VOTING_CLOSES = beijing(2021, 7, 11, 0, 0)
@@ -29,12 +30,12 @@ VOTING_CLOSES = beijing(2021, 7, 11, 0, 0)
 
 @pytest.fixture(autouse=True)
 def fresh_limits() -> Iterator[None]:
-    voting.install()  # as bootstrap() does in every process
-    voting.clear_caches()
-    voting.reset_limits()
+    install_voting()  # as bootstrap() does in every process
+    windows.clear_caches()
+    limits.reset_limits()
     yield
-    voting.clear_caches()
-    voting.reset_limits()
+    windows.clear_caches()
+    limits.reset_limits()
 
 
 def voting_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -53,11 +54,11 @@ class Cast(Protocol):
 
 @pytest.fixture(params=["service", "lane"])
 def cast(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Cast]:
-    """Casts a vote through ``voting.service.cast_vote``, or (PostgreSQL) through the vote lane on
+    """Casts a vote through ``voting.casting.cast_vote``, or (PostgreSQL) through the vote lane on
     an event loop of its own, as the web service does. Calls from several threads run as
     concurrent votes on that loop."""
     if request.param == "service":
-        yield functools.partial(voting.cast_vote, engine)
+        yield functools.partial(casting.cast_vote, engine)
         return
     if engine.dialect.name != "postgresql":
         pytest.skip("the vote lane serves PostgreSQL")
@@ -107,9 +108,9 @@ def verified(engine: Engine, campaign: Campaign, settings: Settings) -> Callable
     """A voter verified by email: returns the voter id."""
     def make(address: str) -> int:
         cid = campaign.id or 0
-        voting.request_code(engine, cid, "email", address, "10.0.0.1", settings)
-        token = voting.confirm_code(engine, cid, "email", address, code_from_outbox(engine, address), "10.0.0.1",
+        codes.request_code(engine, cid, "email", address, "10.0.0.1", settings)
+        token = codes.confirm_code(engine, cid, "email", address, code_from_outbox(engine, address), "10.0.0.1",
                                     settings)
-        return voting.voter_of_token(token, cid, settings)
+        return identities.voter_of_token(token, cid, settings)
 
     return make

@@ -13,7 +13,7 @@ from sqlmodel import select
 from campaigns.models import Campaign
 from config.settings import Settings
 from storage.db import unit_of_work
-from voting import service as voting
+from voting import tally
 from voting.lane import APPLICATION_NAME, VoteLane
 from voting.models import Vote
 
@@ -44,7 +44,7 @@ def test_a_connection_lost_to_a_database_restart_loses_no_vote(engine: Engine, c
             portal.call(lane.close)
     with unit_of_work(engine, readonly=True) as session:
         assert sorted(v.nomination_id for v in session.exec(select(Vote)).all()) == candidates[:2]
-        assert voting.verify(session, cid) == []
+        assert tally.verify(session, cid) == []
 
 
 def test_the_lane_answers_only_on_its_own_loop(pg_engine: Engine) -> None:

@@ -28,7 +28,7 @@ from stages import service as stages
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import VOTING_CLOSES, VOTING_OPENS, Cast, code_from_outbox, voting_settings
-from voting import service as voting
+from voting import casting, codes, identities, monitor, tally
 from voting.models import FlagKind, Vote, VoterDay, VoterIdentity
 from voting.sms import ConsoleSms, get_gateway
 
@@ -52,8 +52,8 @@ def test_second_vote_same_day_refused_next_day_accepted(cast: Cast, engine: Engi
     clock.set(beijing(2021, 7, 3, 0, 0))
     assert cast(cid, first, voter, "10.0.0.1", settings).day == "2021-07-03"
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.counters(session, cid) == {first: 2} == voting.recount(session, cid)
-        assert voting.verify(session, cid) == []
+        assert tally.counters(session, cid) == {first: 2} == tally.recount(session, cid)
+        assert tally.verify(session, cid) == []
         rows = session.exec(select(Vote)).all()
     assert [(v.voter_id, v.nomination_id, v.day) for v in rows] == [(voter, first, "2021-07-02"),
                                                                    (voter, first, "2021-07-03")]
@@ -78,7 +78,7 @@ def test_window_edges_to_the_millisecond(cast: Cast, engine: Engine, campaign: C
         cast(cid, candidates[2], voter, "10.0.0.1", settings)
     assert late.value.message_zh == "投票已于北京时间2021年7月11日 00:00截止"
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.recount(session, cid) == {candidates[0]: 1, candidates[1]: 1}
+        assert tally.recount(session, cid) == {candidates[0]: 1, candidates[1]: 1}
 
 
 def test_window_moved_by_the_committee_is_honoured_at_once(cast: Cast, engine: Engine, campaign: Campaign,
@@ -114,17 +114,17 @@ def test_candidates_per_day_cap(cast: Cast, engine: Engine, spec: CampaignSpec, 
         ids = [create_nomination(session, campaign, capped, State.SHORTLISTED).id for _ in range(3)]
     clock.set(beijing(2021, 7, 5, 12, 0))
     cid = campaign.id or 0
-    voting.request_code(engine, cid, "email", "cap@example.cn", "10.0.0.2", settings)
-    token = voting.confirm_code(engine, cid, "email", "cap@example.cn", code_from_outbox(engine, "cap@example.cn"),
+    codes.request_code(engine, cid, "email", "cap@example.cn", "10.0.0.2", settings)
+    token = codes.confirm_code(engine, cid, "email", "cap@example.cn", code_from_outbox(engine, "cap@example.cn"),
                                 "10.0.0.2", settings)
-    voter = voting.voter_of_token(token, cid, settings)
+    voter = identities.voter_of_token(token, cid, settings)
     assert cast(cid, ids[0] or 0, voter, "10.0.0.2", settings).candidates_left_today == 1
     assert cast(cid, ids[1] or 0, voter, "10.0.0.2", settings).candidates_left_today == 0
     with pytest.raises(GuardFailed, match="at most 2 candidates") as refused:
         cast(cid, ids[2] or 0, voter, "10.0.0.2", settings)
     assert "每天最多为2名候选人投票" in (refused.value.message_zh or "")
     with unit_of_work(engine, readonly=True) as session:  # the refused vote left nothing behind
-        assert voting.recount(session, cid) == {ids[0]: 1, ids[1]: 1} == voting.counters(session, cid)
+        assert tally.recount(session, cid) == {ids[0]: 1, ids[1]: 1} == tally.counters(session, cid)
 
 
 def test_several_votes_per_candidate_per_day(cast: Cast, engine: Engine, spec: CampaignSpec, clock: ManualClock,
@@ -141,10 +141,10 @@ def test_several_votes_per_candidate_per_day(cast: Cast, engine: Engine, spec: C
         ids = [create_nomination(session, campaign, twice, State.SHORTLISTED).id or 0 for _ in range(2)]
     clock.set(beijing(2021, 7, 5, 12, 0))
     cid = campaign.id or 0
-    voting.request_code(engine, cid, "email", "twice@example.cn", "10.0.0.4", settings)
-    token = voting.confirm_code(engine, cid, "email", "twice@example.cn",
+    codes.request_code(engine, cid, "email", "twice@example.cn", "10.0.0.4", settings)
+    token = codes.confirm_code(engine, cid, "email", "twice@example.cn",
                                 code_from_outbox(engine, "twice@example.cn"), "10.0.0.4", settings)
-    voter = voting.voter_of_token(token, cid, settings)
+    voter = identities.voter_of_token(token, cid, settings)
     assert cast(cid, ids[0], voter, "10.0.0.4", settings).candidates_left_today == 24
     assert cast(cid, ids[0], voter, "10.0.0.4", settings).candidates_left_today == 24
     with pytest.raises(Conflict) as third:
@@ -153,7 +153,7 @@ def test_several_votes_per_candidate_per_day(cast: Cast, engine: Engine, spec: C
     with pytest.raises(RateLimited):  # three votes counted, not six: the fourth is over
         cast(cid, ids[1], voter, "10.0.0.4", settings)
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.recount(session, cid) == {ids[0]: 2} == voting.counters(session, cid)
+        assert tally.recount(session, cid) == {ids[0]: 2} == tally.counters(session, cid)
         assert session.exec(select(VoterDay.candidates).where(VoterDay.voter_id == voter)).one() == 1
 
 
@@ -179,7 +179,7 @@ def test_concurrent_double_vote_counts_once(cast: Cast, engine: Engine, campaign
         t.join()
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.counters(session, cid) == {candidates[0]: 1}
+        assert tally.counters(session, cid) == {candidates[0]: 1}
         # a racing duplicate that took one of the day's places gave it back
         assert session.exec(select(VoterDay.candidates).where(VoterDay.voter_id == voter)).one() == 1
 
@@ -188,27 +188,27 @@ def test_verification_stores_hashes_and_locks_for_a_doubling_time(engine: Engine
                                                                    candidates: list[int], settings: Settings,
                                                                    clock: ManualClock) -> None:
     cid = campaign.id or 0
-    sent = voting.request_code(engine, cid, "email", " Wang@Example.CN ", "10.0.0.3", settings)
+    sent = codes.request_code(engine, cid, "email", " Wang@Example.CN ", "10.0.0.3", settings)
     assert sent.masked == "w***@example.cn"
     good = code_from_outbox(engine, "wang@example.cn")
     bad = "000000" if good != "000000" else "111111"
     for left in (4, 3, 2, 1):
         with pytest.raises(ValidationFailed, match=f"wrong code \\({left} tries left\\)"):
-            voting.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
+            codes.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
     with pytest.raises(RateLimited) as locked:
-        voting.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
+        codes.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
     assert locked.value.retry_after == 60
     with pytest.raises(RateLimited):  # even the right code waits out the lock
-        voting.confirm_code(engine, cid, "email", "wang@example.cn", good, "10.0.0.3", settings)
+        codes.confirm_code(engine, cid, "email", "wang@example.cn", good, "10.0.0.3", settings)
     clock.advance(timedelta(seconds=61))
     with pytest.raises(RateLimited) as doubled:
-        voting.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
+        codes.confirm_code(engine, cid, "email", "wang@example.cn", bad, "10.0.0.3", settings)
     assert doubled.value.retry_after == 120
     clock.advance(timedelta(seconds=121))
-    token = voting.confirm_code(engine, cid, "email", "WANG@example.cn", good, "10.0.0.3", settings)
-    assert voting.voter_of_token(token, cid, settings) > 0
+    token = codes.confirm_code(engine, cid, "email", "WANG@example.cn", good, "10.0.0.3", settings)
+    assert identities.voter_of_token(token, cid, settings) > 0
     with pytest.raises(ValidationFailed, match="expired or was used"):  # a code works once
-        voting.confirm_code(engine, cid, "email", "wang@example.cn", good, "10.0.0.3", settings)
+        codes.confirm_code(engine, cid, "email", "wang@example.cn", good, "10.0.0.3", settings)
     with unit_of_work(engine, readonly=True) as session:
         identity = session.exec(select(VoterIdentity)).one()
         dump = session.execute(text("SELECT * FROM voter_identity")).all()
@@ -219,23 +219,23 @@ def test_codes_expire_and_bad_addresses_are_refused(engine: Engine, campaign: Ca
                                                     settings: Settings, clock: ManualClock) -> None:
     cid = campaign.id or 0
     with pytest.raises(ValidationFailed, match="not an email address"):
-        voting.request_code(engine, cid, "email", "not-an-address", "10.0.0.4", settings)
+        codes.request_code(engine, cid, "email", "not-an-address", "10.0.0.4", settings)
     with pytest.raises(ValidationFailed, match="mainland mobile"):
-        voting.request_code(engine, cid, "phone", "12345", "10.0.0.4", settings)
-    voting.request_code(engine, cid, "email", "late@example.cn", "10.0.0.4", settings)
+        codes.request_code(engine, cid, "phone", "12345", "10.0.0.4", settings)
+    codes.request_code(engine, cid, "email", "late@example.cn", "10.0.0.4", settings)
     code = code_from_outbox(engine, "late@example.cn")
     clock.advance(timedelta(seconds=settings.vote_code_ttl_seconds + 1))
     with pytest.raises(ValidationFailed, match="expired"):
-        voting.confirm_code(engine, cid, "email", "late@example.cn", code, "10.0.0.4", settings)
+        codes.confirm_code(engine, cid, "email", "late@example.cn", code, "10.0.0.4", settings)
 
 
 def test_a_second_code_within_the_interval_is_refused(engine: Engine, campaign: Campaign, candidates: list[int],
                                                       tmp_path) -> None:
     settings = voting_settings(tmp_path, VOTE_CODE_INTERVAL_SECONDS=60)
     cid = campaign.id or 0
-    voting.request_code(engine, cid, "email", "again@example.cn", "10.0.0.5", settings)
+    codes.request_code(engine, cid, "email", "again@example.cn", "10.0.0.5", settings)
     with pytest.raises(RateLimited) as wait:
-        voting.request_code(engine, cid, "email", "again@example.cn", "10.0.0.5", settings)
+        codes.request_code(engine, cid, "email", "again@example.cn", "10.0.0.5", settings)
     assert 50 < wait.value.retry_after <= 61
 
 
@@ -244,26 +244,26 @@ def test_phone_codes_go_through_the_sms_gateway(engine: Engine, campaign: Campai
     cid = campaign.id or 0
     gateway = get_gateway(settings)
     assert isinstance(gateway, ConsoleSms)
-    voting.request_code(engine, cid, "phone", "+86 139-0000-1111", "10.0.0.6", settings)
+    codes.request_code(engine, cid, "phone", "+86 139-0000-1111", "10.0.0.6", settings)
     phone, message = gateway.sent[-1]
     assert phone == "13900001111" and "投票验证码" in message
     code = message.split("投票验证码")[1][:6]
     assert (settings.data_dir / "sms.log").read_text(encoding="utf-8").count(code) == 1
-    token = voting.confirm_code(engine, cid, "phone", "13900001111", code, "10.0.0.6", settings)
-    voter = voting.voter_of_token(token, cid, settings)
-    assert voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.6", settings).vote_id > 0
+    token = codes.confirm_code(engine, cid, "phone", "13900001111", code, "10.0.0.6", settings)
+    voter = identities.voter_of_token(token, cid, settings)
+    assert casting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.6", settings).vote_id > 0
 
 
 def test_tokens_are_checked(engine: Engine, campaign: Campaign, settings: Settings, tmp_path) -> None:
     cid = campaign.id or 0
-    token = voting.issue_token(cid, 7, settings)
-    assert voting.voter_of_token(token, cid, settings) == 7
-    with pytest.raises(voting.NotVerified):
-        voting.voter_of_token(token[:-2] + "xx", cid, settings)
-    with pytest.raises(voting.NotVerified):
-        voting.voter_of_token(None, cid, settings)
-    with pytest.raises(voting.NotVerified):  # signed with another key
-        voting.voter_of_token(token, cid, voting_settings(tmp_path, SECRET_KEY="another-secret-" + "z" * 40))
+    token = identities.issue_token(cid, 7, settings)
+    assert identities.voter_of_token(token, cid, settings) == 7
+    with pytest.raises(identities.NotVerified):
+        identities.voter_of_token(token[:-2] + "xx", cid, settings)
+    with pytest.raises(identities.NotVerified):
+        identities.voter_of_token(None, cid, settings)
+    with pytest.raises(identities.NotVerified):  # signed with another key
+        identities.voter_of_token(token, cid, voting_settings(tmp_path, SECRET_KEY="another-secret-" + "z" * 40))
 
 
 def test_verify_catches_a_tampered_counter_and_invalidation_keeps_the_row(
@@ -272,27 +272,27 @@ def test_verify_catches_a_tampered_counter_and_invalidation_keeps_the_row(
     cid = campaign.id or 0
     voters = [verified(f"v{i}@example.cn") for i in range(3)]
     for voter in voters:
-        voting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.7", settings)
+        casting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.7", settings)
     with unit_of_work(engine) as session:
         session.execute(text("UPDATE vote_counter SET votes = votes + 100 WHERE nomination_id = :n"),
                         {"n": candidates[0]})
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.verify(session, cid) == [voting.Mismatch(candidates[0], 103, 3)]
+        assert tally.verify(session, cid) == [tally.Mismatch(candidates[0], 103, 3)]
     with unit_of_work(engine) as session:  # repair, then invalidate one vote
         session.execute(text("UPDATE vote_counter SET votes = 3"))
     with unit_of_work(engine, readonly=True) as session:
-        vote_id = voting.list_votes(session, cid)[-1].id or 0
+        vote_id = tally.list_votes(session, cid)[-1].id or 0
     with pytest.raises(ValidationFailed, match="reason is required"):
         with unit_of_work(engine) as session:
-            voting.invalidate(session, vote_id, actor=OFFICE, reason="  ")
+            tally.invalidate(session, vote_id, actor=OFFICE, reason="  ")
     with unit_of_work(engine) as session:
-        voting.invalidate(session, vote_id, actor=OFFICE, reason="同一人多号刷票")
+        tally.invalidate(session, vote_id, actor=OFFICE, reason="同一人多号刷票")
     with pytest.raises(Conflict, match="already invalid"):
         with unit_of_work(engine) as session:
-            voting.invalidate(session, vote_id, actor=OFFICE, reason="again")
+            tally.invalidate(session, vote_id, actor=OFFICE, reason="again")
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.verify(session, cid) == []
-        assert voting.tally(session, cid) == {candidates[0]: 2}
+        assert tally.verify(session, cid) == []
+        assert tally.tally(session, cid) == {candidates[0]: 2}
         vote = session.get(Vote, vote_id)
         assert vote is not None and not vote.valid and vote.invalid_reason == "同一人多号刷票"
         audit = session.exec(select(AuditEvent).where(AuditEvent.action == "vote_invalidated")).one()
@@ -315,16 +315,16 @@ def test_bursts_are_flagged_not_dropped(engine: Engine, campaign: Campaign, cand
     with unit_of_work(engine, readonly=True) as session:
         voter_ids = [v.id for v in session.exec(select(VoterIdentity)) if v.identity_hash.startswith("h")]
     for voter in voter_ids:
-        voting.cast_vote(engine, cid, candidates[1], voter or 0, "203.0.113.7", settings)
+        casting.cast_vote(engine, cid, candidates[1], voter or 0, "203.0.113.7", settings)
     with unit_of_work(engine) as session:
-        assert voting.scan_flags(session, cid) == 2  # the address, and 61 new voters in one minute
-        assert voting.scan_flags(session, cid) == 0  # idempotent
-        flags = voting.list_flags(session, cid)
-        assert voting.recount(session, cid) == {candidates[1]: threshold + 1}  # nothing dropped
+        assert monitor.scan_flags(session, cid) == 2  # the address, and 61 new voters in one minute
+        assert monitor.scan_flags(session, cid) == 0  # idempotent
+        flags = monitor.list_flags(session, cid)
+        assert tally.recount(session, cid) == {candidates[1]: threshold + 1}  # nothing dropped
     kinds = {f.kind: f for f in flags}
     assert set(kinds) == {FlagKind.IP_BURST, FlagKind.FRESH_IDENTITIES}  # 61 < 200 for the network
     assert kinds[FlagKind.IP_BURST].count == threshold + 1
-    assert voting.minute_local(kinds[FlagKind.IP_BURST].minute, "Asia/Shanghai").strftime("%H:%M") == "08:00"
+    assert monitor.minute_local(kinds[FlagKind.IP_BURST].minute, "Asia/Shanghai").strftime("%H:%M") == "08:00"
 
 
 def test_the_voting_close_freezes_the_tally_once(engine: Engine, campaign: Campaign, candidates: list[int],
@@ -333,20 +333,20 @@ def test_the_voting_close_freezes_the_tally_once(engine: Engine, campaign: Campa
     from wiring.bootstrap import bootstrap
 
     bootstrap()
-    assert voting.freeze in jobs._close_listeners[StageName.VOTING.value]
+    assert tally.freeze in jobs._close_listeners[StageName.VOTING.value]
     cid = campaign.id or 0
     voter = verified("freeze@example.cn")
-    voting.cast_vote(engine, cid, candidates[2], voter, "10.0.0.8", settings)
+    casting.cast_vote(engine, cid, candidates[2], voter, "10.0.0.8", settings)
     clock.set(VOTING_CLOSES)
     with unit_of_work(engine) as session:
         stage = campaigns.get_stage(session, cid, StageName.VOTING)
-        voting.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)
-        voting.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)  # a second close: nothing new
+        tally.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)
+        tally.freeze(session, campaigns.get_campaign_by_id(session, cid), stage)  # a second close: nothing new
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.frozen(session, cid) == {candidates[0]: 0, candidates[1]: 0, candidates[2]: 1}
+        assert tally.frozen(session, cid) == {candidates[0]: 0, candidates[1]: 0, candidates[2]: 1}
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "votes_frozen")).all()
-        vote_id = voting.list_votes(session, cid)[0].id or 0
+        vote_id = tally.list_votes(session, cid)[0].id or 0
     assert len(events) == 1 and events[0].data["total"] == 1
     with pytest.raises(GuardFailed, match="frozen"):
         with unit_of_work(engine) as session:
-            voting.invalidate(session, vote_id, actor=OFFICE, reason="too late")
+            tally.invalidate(session, vote_id, actor=OFFICE, reason="too late")

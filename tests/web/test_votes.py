@@ -16,7 +16,7 @@ from core.clock import ManualClock
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
-from voting import service as voting
+from voting import tally
 from voting.lane import APPLICATION_NAME
 from web.app import create_app
 
@@ -71,7 +71,7 @@ def test_the_service_votes_through_the_lane_on_postgresql(client: TestClient, en
             assert any("INSERT INTO vote " in q for q in last), last
     assert client.app.state.vote_lane is None  # type: ignore[attr-defined]
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.recount(session, campaign_id(engine)) == {candidates[0]: 1}
+        assert tally.recount(session, campaign_id(engine)) == {candidates[0]: 1}
 
 
 def campaign_id(engine: Engine) -> int:
@@ -139,4 +139,4 @@ def test_the_voting_page_without_javascript(client: TestClient, engine: Engine, 
     clock.set(beijing(2021, 7, 20, 0, 0))
     assert "投票已截止" in client.get("/vote").text
     with unit_of_work(engine, readonly=True) as session:
-        assert voting.recount(session, campaign.id or 0) == {candidates[0]: 1}
+        assert tally.recount(session, campaign.id or 0) == {candidates[0]: 1}

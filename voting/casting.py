@@ -1,0 +1,134 @@
+"""Casting a vote: an admitted Ballot written as its row, the voter's place for the day and the live
+counter in one transaction, or on PostgreSQL (one vote per candidate a day) as one statement."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+from config.settings import Settings
+from storage.db import unit_of_work
+from voting.ballots import Ballot, Receipt, admit, cap_reached
+from voting.models import Vote, VoteCounter, VoterDay
+from voting.monitor import minute_of
+
+#: PostgreSQL, one vote per candidate per day: the whole vote as one statement (one round trip).
+#: ``prior`` refuses a repeat; ``d`` takes one of the day's candidate places (the ON CONFLICT ...
+#: WHERE re-checks the cap on the latest row, so racing votes cannot pass it); ``w`` writes the row
+#: only if a place was taken; ``k`` counts it only if the row was written. Written once with named
+#: parameters (psycopg); the vote lane runs the same text numbered for asyncpg.
+PG_VOTE = """
+WITH prior AS (
+    SELECT 1 FROM vote WHERE nomination_id = %(n)s AND voter_id = %(v)s AND day = %(day)s AND slot = 1
+), d AS (
+    INSERT INTO voter_day (voter_id, day, candidates)
+    SELECT %(v)s, %(day)s, 1 WHERE NOT EXISTS (SELECT 1 FROM prior)
+    ON CONFLICT (voter_id, day) DO UPDATE SET candidates = voter_day.candidates + 1
+    WHERE voter_day.candidates < %(cap)s
+    RETURNING candidates
+), w AS (
+    INSERT INTO vote (campaign_id, nomination_id, voter_id, day, slot, cast_at, minute, ip_hash, net_hash, valid)
+    SELECT %(c)s, %(n)s, %(v)s, %(day)s, 1, %(cast_at)s, %(minute)s, %(ip)s, %(net)s, true
+    WHERE EXISTS (SELECT 1 FROM d)
+    ON CONFLICT (nomination_id, voter_id, day, slot) DO NOTHING
+    RETURNING id
+), k AS (
+    INSERT INTO vote_counter (nomination_id, campaign_id, votes)
+    SELECT %(n)s, %(c)s, 1 WHERE EXISTS (SELECT 1 FROM w)
+    ON CONFLICT (nomination_id) DO UPDATE SET votes = vote_counter.votes + 1
+    RETURNING votes
+)
+SELECT EXISTS (SELECT 1 FROM prior), (SELECT candidates FROM d), (SELECT id FROM w), (SELECT votes FROM k)
+"""
+#: a racing duplicate took a day's place but wrote no row: give the place back
+PG_RETURN_PLACE = "UPDATE voter_day SET candidates = candidates - 1 WHERE voter_id = %(v)s AND day = %(day)s"
+
+
+def numbered(sql: str, names: Sequence[str]) -> str:
+    """``sql`` with each ``%(name)s`` replaced by ``$i``, i the name's place in ``names`` (asyncpg)."""
+    return re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+
+
+@functools.cache
+def _statements(dialect: str, per_day_cap: int) -> tuple[Any, Any, Any]:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    vote_table = Vote.__table__  # type: ignore[attr-defined]
+    day_table = VoterDay.__table__  # type: ignore[attr-defined]
+    counter_table = VoteCounter.__table__  # type: ignore[attr-defined]
+    add_vote = (insert(vote_table).on_conflict_do_nothing(index_elements=["nomination_id", "voter_id", "day", "slot"])
+                .returning(vote_table.c.id))
+    day_insert = insert(day_table)
+    count_day = day_insert.on_conflict_do_update(
+        index_elements=["voter_id", "day"], set_={"candidates": day_table.c.candidates + 1},
+        where=day_table.c.candidates < per_day_cap,
+    ).returning(day_table.c.candidates)
+    counter_insert = insert(counter_table)
+    count_vote = counter_insert.on_conflict_do_update(
+        index_elements=["nomination_id"], set_={"votes": counter_table.c.votes + 1},
+    ).returning(counter_table.c.votes)
+    return add_vote, count_day, count_vote
+
+
+def one_statement(ballot: Ballot, engine: Engine) -> bool:
+    """Whether the ballot is written by the one-statement PostgreSQL vote."""
+    return engine.dialect.name == "postgresql" and ballot.window.per_candidate_per_day == 1
+
+
+def cast_vote(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
+              settings: Settings | None = None) -> Receipt:
+    """One vote: checked against the clock, the limits and the day's rules, written as a row with
+    the live counter in one transaction. (On PostgreSQL the web service casts through the vote
+    lane, ``voting.lane``, which writes the same statement from the event loop.)"""
+    return write(engine, admit(engine, campaign_id, nomination_id, voter_id, ip, settings))
+
+
+def write(engine: Engine, ballot: Ballot) -> Receipt:
+    """Write an admitted ballot: the row, the day's place and the counter, or the refusal."""
+    if one_statement(ballot, engine):
+        return _cast_pg(engine, ballot)
+    win, day = ballot.window, ballot.day
+    campaign_id, nomination_id, voter_id = ballot.campaign_id, ballot.nomination_id, ballot.voter_id
+    row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
+           "cast_at": ballot.cast_at, "minute": minute_of(ballot.cast_at), "ip_hash": ballot.ip_hash,
+           "net_hash": ballot.net_hash}
+    with unit_of_work(engine) as session:
+        add_vote, count_day, count_vote = _statements(session.get_bind().dialect.name, win.candidates_per_day)
+        slot = 1
+        if win.per_candidate_per_day > 1:
+            slot = 1 + session.execute(select(func.count()).select_from(Vote).where(
+                Vote.nomination_id == nomination_id, Vote.voter_id == voter_id, Vote.day == day)).scalar_one()
+        if slot > win.per_candidate_per_day:
+            raise ballot.already()
+        vote_id = session.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
+        if vote_id is None:
+            raise ballot.already()
+        if slot == 1:  # a new candidate for the day takes one of the voter's places
+            used = session.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
+            if used is None:
+                raise cap_reached(win)
+        else:
+            used = session.execute(select(VoterDay.candidates).where(
+                VoterDay.voter_id == voter_id, VoterDay.day == day)).scalar_one()
+        votes = session.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
+                                             "votes": 1}).scalar()
+    return Receipt(vote_id, nomination_id, day, win.candidates_per_day - (used or 0),
+                   votes if win.show_counts else None)
+
+
+def _cast_pg(engine: Engine, ballot: Ballot) -> Receipt:
+    params = ballot.params()
+    with engine.connect() as conn:
+        prior, used, vote_id, votes = conn.exec_driver_sql(PG_VOTE, params).one()
+        receipt = ballot.outcome(prior, used, vote_id, votes)
+        if receipt is None:
+            conn.exec_driver_sql(PG_RETURN_PLACE, params)
+        conn.commit()
+    if receipt is None:
+        raise ballot.already()
+    return receipt
