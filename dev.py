@@ -55,7 +55,7 @@ def test(extra: list[str]) -> int:
     ensure_venv()
     sh(PY, "-m", "ruff", "check", ".")
     sh(PY, "-m", "mypy", "core", "config", "campaigns", "storage", "workflow", "stages", "notifications",
-       "nominations", "accounts", "audit", "cli", "web", "voting")
+       "nominations", "accounts", "audit", "cli", "web", "voting", "objections")
     env = dict(os.environ)
     if not chromium():
         print("note: Debian's chromium is not installed; browser tests will be skipped "

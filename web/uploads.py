@@ -1,11 +1,11 @@
-"""Evidence and photo uploads: streamed to disk, judged by content, never whole in memory.
+"""Uploads and downloads of attachments over HTTP: the body streamed to disk, never whole in
+memory, and stored files sent back.
 
 ``receive_upload`` reads a multipart body chunk by chunk, writing file parts to a temporary file
 under ``uploads_dir/.tmp``; past the size limit it stops, deletes what it wrote and answers 413.
-The type is sniffed from the first bytes with ``filetype`` (the file's name and the browser's
-content type are not trusted): anything but an image, PDF, PPT/PPTX or video answers 415.
-``keep`` moves an accepted file to its place; ``discard`` removes it (the caller does so when
-the database transaction fails, so nothing is left half-stored).
+``store_upload`` hands the one file to ``nominations.attachments`` to be judged and stored, and
+removes it when anything fails (so nothing is left half-stored). ``send_file`` answers a stored
+attachment.
 """
 
 from __future__ import annotations
@@ -14,25 +14,22 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import filetype
+from fastapi.responses import FileResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-IMAGE_TYPES = {"jpg", "png", "gif", "webp", "bmp"}
-PHOTO_TYPES = {"jpg", "png"}
-DOCUMENT_TYPES = {"pdf", "ppt", "pptx"}
-VIDEO_TYPES = {"mp4", "mov", "avi", "webm", "mkv", "m4v", "mpg", "wmv", "flv"}
-EVIDENCE_TYPES = IMAGE_TYPES | DOCUMENT_TYPES | VIDEO_TYPES
+from core.errors import TooLarge
+from nominations import attachments, drafts
+from nominations.models import Attachment
+from storage.db import unit_of_work
 
 #: room for the form fields and part headers around the file itself
 ENVELOPE_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 16 * 1024
-SNIFF_BYTES = 8192
 
 
 class UploadRejected(Exception):
@@ -43,14 +40,8 @@ class UploadRejected(Exception):
 
 
 @dataclass
-class ReceivedFile:
-    field: str
-    filename: str
-    path: Path  # temporary, until ``keep``
-    size: int = 0
-    sha256: str = ""
-    extension: str = ""
-    content_type: str = ""
+class ReceivedFile(attachments.Upload):
+    field: str = ""  # the form field it came in
 
 
 @dataclass
@@ -63,15 +54,6 @@ class ReceivedForm:
             discard(f.path)
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
-def too_large(limit: int) -> UploadRejected:
-    return UploadRejected(413, f"the file is larger than the limit of {_mb(limit)}",
-                          f"文件超过大小限制（最大{_mb(limit)}），未保存")
-
-
 async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> ReceivedForm:
     """Parse a multipart/form-data body, streaming file parts to ``tmp_dir``."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -80,7 +62,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
         raise UploadRejected(415, "send the file as multipart/form-data", "请以表单方式上传文件")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
-        raise too_large(max_bytes)
+        raise attachments.too_large(max_bytes)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     form = ReceivedForm()
     state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None, "handle": None,
@@ -123,7 +105,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
         if isinstance(state["part"], ReceivedFile):
             state["size"] += len(chunk)
             if state["size"] > max_bytes:
-                state["error"] = too_large(max_bytes)
+                state["error"] = attachments.too_large(max_bytes)
                 return
             state["handle"].write(chunk)
             state["hash"].update(chunk)
@@ -153,7 +135,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
             if state["error"] is not None:
                 raise state["error"]
         parser.finalize()
-    except UploadRejected:
+    except (UploadRejected, TooLarge):
         _cleanup(state, form)
         raise
     except Exception as exc:  # a malformed body
@@ -173,37 +155,39 @@ def _cleanup(state: dict[str, Any], form: ReceivedForm) -> None:
     form.discard()
 
 
-def sniff(received: ReceivedFile, allowed: set[str]) -> None:
-    """Set the file's type from its content; refuse (415) anything not in ``allowed``."""
-    with received.path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    kind = filetype.guess(head) if head else None
-    if kind is None or kind.extension not in allowed:
-        found = kind.mime if kind else "unknown content"
-        wanted = "、".join(sorted(allowed))
-        raise UploadRejected(415, f"{received.filename}: {found} is not accepted here (accepted: "
-                             f"{', '.join(sorted(allowed))})",
-                             f"文件“{received.filename}”的类型不被接受（按内容识别），可接受：{wanted}")
-    received.extension, received.content_type = kind.extension, kind.mime
-
-
-def keep(received: ReceivedFile, uploads_dir: Path, folder: str) -> str:
-    """Move an accepted file to its place; returns its storage key (relative to uploads_dir)."""
-    key = f"{folder}/{uuid.uuid4().hex}.{received.extension}"
-    target = uploads_dir / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(received.path, target)
-    received.path = target
-    return key
-
-
 def discard(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
 
-def stored_path(uploads_dir: Path, storage_key: str) -> Path:
-    path = (uploads_dir / storage_key).resolve()
-    if uploads_dir.resolve() not in path.parents:
-        raise ValueError(f"storage key {storage_key!r} leaves the uploads folder")
-    return path
+async def store_upload(request: Request, token: str) -> Attachment:
+    """Stream the upload to disk, have it judged, then record it in one transaction; on any
+    failure nothing stays behind (neither the file nor a row)."""
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    uploads_dir = Path(settings.uploads_dir)
+    with unit_of_work(engine, readonly=True) as session:  # refuse early, before reading the body
+        drafts.editable_by_token(session, token)
+    form = await receive_upload(request, tmp_dir=uploads_dir / ".tmp", max_bytes=settings.upload_max_bytes)
+    try:
+        kind = attachments.parse_kind(form.fields.get("kind"))
+        files = [f for f in form.files if f.field == "file"]
+        if len(files) != 1 or files[0].size == 0:
+            raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
+        # judged before the write transaction opens: reading the file holds no lock
+        attachments.judge(files[0], kind, photo_max_bytes=settings.photo_max_bytes)
+        with unit_of_work(engine) as session:
+            return attachments.store(session, token, kind, files[0], uploads_dir)
+    except BaseException:
+        form.discard()
+        raise
+
+
+def send_file(stored: attachments.StoredFile, *, public_photo: bool = False) -> FileResponse:
+    """Evidence downloads under its own name; a public photo shows inline and may be cached
+    for a few minutes (it is only shown while its candidate is on a public list)."""
+    attachment = stored.attachment
+    if public_photo:
+        return FileResponse(stored.path, media_type=attachment.content_type,
+                            headers={"Cache-Control": "public, max-age=300"})
+    return FileResponse(stored.path, media_type=attachment.content_type, filename=attachment.filename)
