@@ -5,6 +5,7 @@ Services never commit; the caller's unit of work does.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 
@@ -108,10 +109,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, or None (same cost either way)."""
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None or not user.active:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password)

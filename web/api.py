@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -248,7 +248,7 @@ def _row(n: Nomination, user: User) -> dict[str, Any]:
 
 @router.get("/api/committee/nominations", tags=["committee"])
 def committee_list(user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-                   state: State | None = Query(default=None)) -> list[dict[str, Any]]:
+                   state: Annotated[State | None, Query()] = None) -> list[dict[str, Any]]:
     rows = nominations.list_nominations(session, campaign.id or 0, states=[state] if state else None)
     return [_row(n, user) for n in rows]
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fastapi.responses import FileResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -33,6 +33,8 @@ MAX_FIELD_BYTES = 16 * 1024
 
 
 class UploadRejected(Exception):
+    """The HTTP body itself is refused (not multipart, malformed, a field too long, no file)."""
+
     def __init__(self, status: int, message: str, message_zh: str) -> None:
         super().__init__(message)
         self.status = status
@@ -54,6 +56,88 @@ class ReceivedForm:
             discard(f.path)
 
 
+class _Receiver:
+    """The multipart parser's callbacks: file parts go to temporary files as they arrive, form
+    fields to memory (both capped); the first refusal is kept in ``error`` for the reading loop
+    to raise, since raising inside a callback would leave the parser half-way."""
+
+    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+        self.tmp_dir, self.max_bytes = tmp_dir, max_bytes
+        self.form = ReceivedForm()
+        self.headers: dict[bytes, bytes] = {}
+        self.header_field, self.header_value = b"", b""
+        self.part: ReceivedFile | str | None = None
+        self.handle: IO[bytes] | None = None
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.text = bytearray()
+        self.error: UploadRejected | TooLarge | None = None
+
+    def callbacks(self) -> Any:
+        return {
+            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data, "on_part_end": self.on_part_end,
+            "on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers = {}
+        self.part = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.lower()] = self.header_value
+        self.header_field, self.header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" not in disposition:
+            self.part, self.text = name, bytearray()
+            return
+        filename = os.path.basename(disposition[b"filename"].decode("utf-8", "replace").replace("\\", "/"))
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
+        received = ReceivedFile(field=name, filename=filename[:255] or "upload", path=Path(tmp))
+        self.form.files.append(received)
+        self.part, self.handle, self.hash, self.size = received, os.fdopen(fd, "wb"), hashlib.sha256(), 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.error is not None:
+            return
+        chunk = data[start:end]
+        if isinstance(self.part, ReceivedFile) and self.handle is not None:
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                self.error = attachments.too_large(self.max_bytes)
+                return
+            self.handle.write(chunk)
+            self.hash.update(chunk)
+        else:
+            self.text += chunk
+            if len(self.text) > MAX_FIELD_BYTES:
+                self.error = UploadRejected(413, "a form field is too long", "表单内容过长")
+
+    def on_part_end(self) -> None:
+        if isinstance(self.part, ReceivedFile) and self.handle is not None:
+            self.handle.close()
+            self.handle = None
+            self.part.size, self.part.sha256 = self.size, self.hash.hexdigest()
+        elif isinstance(self.part, str):
+            self.form.fields[self.part] = bytes(self.text).decode("utf-8", "replace")
+
+    def cleanup(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):
+                self.handle.close()
+            self.handle = None
+        self.form.discard()
+
+
 async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> ReceivedForm:
     """Parse a multipart/form-data body, streaming file parts to ``tmp_dir``."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -64,95 +148,24 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
     if declared and declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
         raise attachments.too_large(max_bytes)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    form = ReceivedForm()
-    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None, "handle": None,
-                             "hash": None, "size": 0, "text": bytearray(), "error": None}
-
-    def on_part_begin() -> None:
-        state["headers"] = {}
-        state["part"] = None
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        if b"filename" in disposition:
-            filename = os.path.basename(disposition[b"filename"].decode("utf-8", "replace").replace("\\", "/"))
-            fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-            received = ReceivedFile(field=name, filename=filename[:255] or "upload", path=Path(tmp))
-            form.files.append(received)
-            state["part"] = received
-            state["handle"] = os.fdopen(fd, "wb")
-            state["hash"] = hashlib.sha256()
-            state["size"] = 0
-        else:
-            state["part"] = name
-            state["text"] = bytearray()
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["error"] is not None:
-            return
-        chunk = data[start:end]
-        if isinstance(state["part"], ReceivedFile):
-            state["size"] += len(chunk)
-            if state["size"] > max_bytes:
-                state["error"] = attachments.too_large(max_bytes)
-                return
-            state["handle"].write(chunk)
-            state["hash"].update(chunk)
-        else:
-            state["text"] += chunk
-            if len(state["text"]) > MAX_FIELD_BYTES:
-                state["error"] = UploadRejected(413, "a form field is too long", "表单内容过长")
-
-    def on_part_end() -> None:
-        part = state["part"]
-        if isinstance(part, ReceivedFile):
-            state["handle"].close()
-            state["handle"] = None
-            part.size, part.sha256 = state["size"], state["hash"].hexdigest()
-        elif isinstance(part, str):
-            form.fields[part] = bytes(state["text"]).decode("utf-8", "replace")
-
-    callbacks: Any = {
-        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-    }
-    parser = MultipartParser(boundary, callbacks)
+    receiver = _Receiver(tmp_dir, max_bytes)
+    parser = MultipartParser(boundary, receiver.callbacks())
     try:
         async for chunk in request.stream():
             parser.write(chunk)
-            if state["error"] is not None:
-                raise state["error"]
+            if receiver.error is not None:
+                raise receiver.error
         parser.finalize()
     except (UploadRejected, TooLarge):
-        _cleanup(state, form)
+        receiver.cleanup()
         raise
     except Exception as exc:  # a malformed body
-        _cleanup(state, form)
+        receiver.cleanup()
         raise UploadRejected(400, f"malformed upload: {exc}", "上传的数据不完整，请重试") from None
-    if state["handle"] is not None:  # the body ended inside a file part
-        _cleanup(state, form)
+    if receiver.handle is not None:  # the body ended inside a file part
+        receiver.cleanup()
         raise UploadRejected(400, "the upload was cut off", "上传的数据不完整，请重试")
-    return form
-
-
-def _cleanup(state: dict[str, Any], form: ReceivedForm) -> None:
-    if state["handle"] is not None:
-        with contextlib.suppress(OSError):
-            state["handle"].close()
-        state["handle"] = None
-    form.discard()
+    return receiver.form
 
 
 def discard(path: Path) -> None:
