@@ -112,6 +112,12 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user a login session names, or None once the account is gone or deactivated."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(col(User.id))))
 

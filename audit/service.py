@@ -35,11 +35,22 @@ def record(
 
 
 def list_events(
-    session: Session, *, campaign_id: int | None = None, action: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    campaign_id: int | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    subject: str | None = None,
+    limit: int = 200,
 ) -> list[AuditEvent]:
+    """The newest events first; ``actor`` matches part of the actor's name, the rest exactly."""
     query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
     if campaign_id is not None:
         query = query.where(AuditEvent.campaign_id == campaign_id)
     if action is not None:
         query = query.where(AuditEvent.action == action)
+    if actor is not None:
+        query = query.where(col(AuditEvent.actor).contains(actor))
+    if subject is not None:
+        query = query.where(AuditEvent.subject == subject)
     return list(session.exec(query))

@@ -160,6 +160,11 @@ def list_units(session: Session, campaign_id: int) -> list[NominatingUnit]:
     return list(session.exec(query.order_by(col(NominatingUnit.id))))
 
 
+def find_unit(session: Session, unit_id: int | None) -> NominatingUnit | None:
+    """A nomination's unit; None for a self-nomination (no unit) or an unknown id."""
+    return session.get(NominatingUnit, unit_id) if unit_id else None
+
+
 def get_unit_cached(session: Session, unit_id: int) -> NominatingUnit | None:
     """A unit, held for the session's life (mail of a whole stage close reads the same few)."""
     held: dict[int, NominatingUnit | None] = session.info.setdefault("jingong_units", {})

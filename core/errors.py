@@ -58,6 +58,14 @@ class Conflict(JingongError):
     """The request repeats something that may happen only once (a second vote the same day)."""
 
 
+class TooLarge(JingongError):
+    """What was sent is larger than the campaign accepts (a file over its size limit)."""
+
+
+class UnsupportedType(JingongError):
+    """A file whose content, as sniffed from its bytes, is not of a kind accepted here."""
+
+
 class ConfigError(JingongError):
     """The campaign file or the settings are wrong."""
 

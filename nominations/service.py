@@ -171,6 +171,14 @@ def get(session: Session, nomination_id: int) -> Nomination:
     return nomination
 
 
+def get_in_campaign(session: Session, campaign_id: int, nomination_id: int) -> Nomination:
+    """A nomination of this campaign; another campaign's reads as not found."""
+    nomination = session.get(Nomination, nomination_id)
+    if nomination is None or nomination.campaign_id != campaign_id:
+        raise NotFound(f"nomination {nomination_id} not found")
+    return nomination
+
+
 def get_by_token(session: Session, token: str) -> Nomination:
     nomination = session.exec(select(Nomination).where(Nomination.token == token)).first()
     if nomination is None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -123,3 +123,9 @@ def unit_of_work(engine: Engine | None = None, *, readonly: bool = False) -> Ite
         session.close()
     for callback in session._after_commit:
         callback()
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers (the health check's question)."""
+    with unit_of_work(engine, readonly=True) as session:
+        session.execute(text("select 1"))

@@ -130,7 +130,7 @@ def list_votes(session: Session, campaign_id: int, *, nomination_id: int | None 
 
 
 def freeze(session: Session, campaign: Campaign, stage: Stage) -> None:
-    """Inside the voting close step (a stage-close listener, wired by ``core.bootstrap``): fix the
+    """Inside the voting close step (a stage-close listener, wired by ``wiring.bootstrap``): fix the
     tally from the rows (every candidate, zero included), flag what the last minutes brought, and
     audit it. A second close changes nothing."""
     cid = campaign.id or 0

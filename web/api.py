@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy import text
 
 from accounts import service as accounts
 from accounts.models import Role, User
 from campaigns import service as campaigns
 from config.campaign import CampaignSpec
 from core import clock
-from core.errors import NotFound, ValidationFailed
+from core.errors import Forbidden, ValidationFailed
+from nominations import attachments, drafts
+from nominations import public as public_lists
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
-from storage.db import unit_of_work
-from web import acts, applicants, objections, security
+from objections import service as objections
+from storage.db import ping
+from web import security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep
-from web.portal import store_upload
 from web.schemas import (
     MAX_ID,
     AttachmentOut,
@@ -33,6 +34,9 @@ from web.schemas import (
     ObjectionIn,
     WithdrawIn,
 )
+from web.uploads import send_file, store_upload
+from workflow import applicants, bulk
+from workflow import service as workflow
 
 router = APIRouter()
 
@@ -51,8 +55,7 @@ def healthz(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"app": "ok"}
     healthy = True
     try:
-        with unit_of_work(request.app.state.engine, readonly=True) as session:
-            session.execute(text("select 1"))
+        ping(request.app.state.engine)
         body["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure is "down"
         body["database"] = f"down: {str(exc).splitlines()[0]}"
@@ -142,7 +145,7 @@ def nomination_out(request: Request, session: Any, nomination: Nomination, spec:
 def create_nomination(body: NominationCreate, request: Request, session: SessionDep, campaign: CampaignDep,
                       spec: SpecDep) -> NominationOut:
     """Save a new draft (any fields may be missing). Keep the returned token: it is the only key."""
-    nomination = applicants.create(session, campaign, spec, body.changes() | {"kind": body.kind})
+    nomination = drafts.create(session, campaign, spec, body.changes() | {"kind": body.kind})
     return nomination_out(request, session, nomination, spec)
 
 
@@ -158,7 +161,7 @@ def update_nomination(body: NominationFields, request: Request, session: Session
                       token: str = token_path()) -> NominationOut:
     """Change fields of a draft (only the fields sent). Refused after the deadline."""
     nomination = nominations.get_by_token(session, token)
-    applicants.update(session, nomination, spec, body.changes())
+    drafts.update(session, nomination, spec, body.changes())
     return nomination_out(request, session, nomination, spec)
 
 
@@ -198,11 +201,7 @@ async def upload_attachment(request: Request, token: str = token_path()) -> Atta
 def download_attachment(session: SessionDep, settings: SettingsDep, token: str = token_path(),
                         attachment_id: int = id_path()) -> FileResponse:
     nomination = nominations.get_by_token(session, token)
-    attachment = applicants.get_attachment(session, nomination, attachment_id)
-    path = applicants.attachment_path(settings.uploads_dir, attachment)
-    if not path.exists():
-        raise NotFound(f"attachment {attachment_id}: file missing")
-    return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename)
+    return send_file(attachments.fetch(session, settings.uploads_dir, attachment_id, nomination=nomination))
 
 
 # --- public -----------------------------------------------------------------------------------------
@@ -219,9 +218,7 @@ def lodge_objection(body: ObjectionIn, session: SessionDep, campaign: CampaignDe
 @router.get("/api/public/candidates", tags=["public"])
 def public_candidates(session: SessionDep, campaign: CampaignDep) -> list[dict[str, Any]]:
     """The shortlisted candidates' deeds once published (never phone or birth date)."""
-    from web.public import deeds_rows
-
-    return [row.as_public() for row in deeds_rows(session, campaign)]
+    return [row.as_public() for row in public_lists.deeds_rows(session, campaign)]
 
 
 # --- committee ---------------------------------------------------------------------------------------
@@ -246,12 +243,12 @@ def log_out(request: Request) -> Response:
 def _row(n: Nomination, user: User) -> dict[str, Any]:
     return {"id": n.id, "name": n.name, "employer": n.employer, "kind": n.kind, "state": n.state,
             "track": n.track, "version": n.version, "unit_id": n.unit_id,
-            "priority_conditions": n.priority_conditions, "conflict": acts.has_conflict(user, n)}
+            "priority_conditions": n.priority_conditions, "conflict": bulk.has_conflict(user, n)}
 
 
 @router.get("/api/committee/nominations", tags=["committee"])
 def committee_list(user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-                   state: State | None = Query(default=None)) -> list[dict[str, Any]]:
+                   state: Annotated[State | None, Query()] = None) -> list[dict[str, Any]]:
     rows = nominations.list_nominations(session, campaign.id or 0, states=[state] if state else None)
     return [_row(n, user) for n in rows]
 
@@ -259,8 +256,6 @@ def committee_list(user: CurrentUser, session: SessionDep, campaign: CampaignDep
 @router.get("/api/committee/nominations/{nomination_id}", tags=["committee"])
 def committee_read(user: CurrentUser, session: SessionDep, spec: SpecDep,
                    nomination_id: int = id_path()) -> dict[str, Any]:
-    from workflow import service as workflow
-
     n = nominations.get(session, nomination_id)
     return _row(n, user) | {
         "form": n.model_dump(mode="json", include=set(NominationFields.model_fields) | {"kind"}),
@@ -280,7 +275,7 @@ def committee_fire(body: EventIn, user: CurrentUser, session: SessionDep,
                    nomination_id: int = id_path()) -> dict[str, Any]:
     """Fire an event (role-checked; members never act on their own unit's nominations)."""
     data = {"track": body.track.value} if body.track else None
-    record = acts.fire(session, user, nomination_id, body.event, reason=body.reason, data=data,
+    record = bulk.fire(session, user, nomination_id, body.event, reason=body.reason, data=data,
                        expected_version=body.expected_version)
     n = nominations.get(session, nomination_id)
     return {"id": n.id, "state": n.state, "version": n.version, "changed": record is not None}
@@ -290,15 +285,13 @@ def committee_fire(body: EventIn, user: CurrentUser, session: SessionDep,
 def committee_bulk(body: BulkIn, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """One event on many nominations, in one transaction: all change or none."""
     data = {"track": body.track.value} if body.track else None
-    changed = acts.fire_many(session, user, list(body.ids), body.event, reason=body.reason, data=data)
+    changed = bulk.fire_many(session, user, list(body.ids), body.event, reason=body.reason, data=data)
     return {"changed": changed, "requested": len(body.ids)}
 
 
 @router.get("/api/committee/users", tags=["committee"])
 def committee_users(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     if not accounts.may(Role(user.role), "users"):
-        from core.errors import Forbidden
-
         raise Forbidden(f"role {user.role} may not list users", "您的角色无权管理用户")
     return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active, "unit_id": u.unit_id}
             for u in accounts.list_users(session)]

@@ -8,30 +8,32 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from accounts import service as accounts
 from accounts.models import Role, User
 from audit import service as audit
-from audit.models import AuditEvent
 from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec, StageName, Track
 from core.errors import JingongError, NotFound, ValidationFailed
+from nominations import attachments
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from notifications import outbox
+from objections import service as objections
+from objections.models import ObjectionStatus
 from stages import service as stages
 from voting import tally
-from web import acts, applicants, objections, security
+from web import security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
 from web.errors import message_zh
-from web.models import ObjectionStatus
 from web.schemas import AttachmentId, NominationId, ObjectionId
 from web.templating import render
-from workflow import permissions
+from web.uploads import send_file
+from workflow import bulk, permissions, trail
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
@@ -121,7 +123,7 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
         raise NotFound(f"no stage {stage_name!r}", message_zh="没有该阶段") from None
     form = await request.form()
     reason = str(form.get("reason") or "")[:2000]  # required: the stages service refuses none
-    actor, cid = acts.actor_of(user), campaign.id or 0
+    actor, cid = bulk.actor_of(user), campaign.id or 0
     if action == "open":
         stages.open_stage(session, cid, name, actor=actor, reason=reason)
         return _flash("/committee/calendar", "已开启阶段")
@@ -146,8 +148,8 @@ def _queue_row(session: Session, n: Nomination, spec: CampaignSpec, user: User, 
         "n": n, "unit": unit, "priority": len(n.priority_conditions or []),
         "over_quota": unit is not None and usage.get(unit.id or 0, 0) > unit.quota,
         "prior": nominations.prior_awards_of(session, n, spec),
-        "attachments": applicants.attachments_of(session, n.id or 0),
-        "conflict": acts.has_conflict(user, n),
+        "attachments": attachments.attachments_of(session, n.id or 0),
+        "conflict": bulk.has_conflict(user, n),
     }
 
 
@@ -174,7 +176,7 @@ def screening(request: Request, user: CurrentUser, session: SessionDep, campaign
 
 
 @router.post("/bulk", dependencies=[CsrfChecked])
-async def bulk(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+async def bulk_post(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     """One event on every ticked nomination, in this one request and one transaction."""
     form = await request.form()
     back = _safe_next(form.get("next"), "/committee/screening")
@@ -182,7 +184,7 @@ async def bulk(request: Request, user: CurrentUser, session: SessionDep) -> Resp
     event, reason = form.get("event"), form.get("reason")
     track = form.get("track")
     data = {"track": track} if isinstance(track, str) and track else None
-    changed = acts.fire_many(session, user, ids, event if isinstance(event, str) else "",
+    changed = bulk.fire_many(session, user, ids, event if isinstance(event, str) else "",
                              reason=reason if isinstance(reason, str) else None, data=data)
     label = EVENT_LABELS_ZH.get(Event(str(event)), str(event))
     return _flash(back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
@@ -192,7 +194,7 @@ async def bulk(request: Request, user: CurrentUser, session: SessionDep) -> Resp
 
 
 def _events_for(user: User, n: Nomination) -> list[Event]:
-    if acts.has_conflict(user, n):
+    if bulk.has_conflict(user, n):
         return []
     return [e for e in allowed_events(State(n.state)) if permissions.may_fire(Role(user.role), e)
             and e not in {Event.SUBMIT, Event.OBJECT}]
@@ -201,18 +203,16 @@ def _events_for(user: User, n: Nomination) -> list[Event]:
 @router.get("/nominations/{nomination_id}")
 def nomination_page(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep,
                     campaign: CampaignDep, spec: SpecDep) -> Response:
-    n = nominations.get(session, nomination_id) if nomination_id < 2**31 else None
-    if n is None or n.campaign_id != campaign.id:
-        raise NotFound(f"nomination {nomination_id} not found")
-    unit = session.get(NominatingUnit, n.unit_id) if n.unit_id else None
+    n = nominations.get_in_campaign(session, campaign.id or 0, nomination_id)
+    unit = campaigns.find_unit(session, n.unit_id)
     return page(request, "nomination.html", {
         "n": n, "unit": unit, "history": workflow.history(session, nomination_id),
-        "attachments": applicants.attachments_of(session, nomination_id),
+        "attachments": attachments.attachments_of(session, nomination_id),
         "prior": nominations.prior_awards_of(session, n, spec),
         "over_quota": nominations.is_over_quota(session, n),
         "problems": nominations.form_problems(n, spec) if n.state == State.DRAFT else [],
         "events": _events_for(user, n), "event_labels": EVENT_LABELS_ZH,
-        "conflict": acts.has_conflict(user, n), "conditions": {c.code: c.text for c in spec.priority_conditions},
+        "conflict": bulk.has_conflict(user, n), "conditions": {c.code: c.text for c in spec.priority_conditions},
         "objections": objections.of_nomination(session, nomination_id),
         "may_paper": accounts.may(Role(user.role), "paper"), "tally": _tally(session, campaign, n),
     })
@@ -224,7 +224,7 @@ async def act(nomination_id: NominationId, request: Request, user: CurrentUser, 
     event, reason, track, version = (form.get("event"), form.get("reason"), form.get("track"), form.get("version"))
     data = {"track": track} if isinstance(track, str) and track else None
     expected = int(version) if isinstance(version, str) and version.isdigit() and len(version) < 10 else None
-    record = acts.fire(session, user, nomination_id, event if isinstance(event, str) else "",
+    record = bulk.fire(session, user, nomination_id, event if isinstance(event, str) else "",
                        reason=reason if isinstance(reason, str) else None, data=data, expected_version=expected)
     back = _safe_next(form.get("next"), f"/committee/nominations/{nomination_id}")
     if record is None:
@@ -239,21 +239,13 @@ async def paper(nomination_id: NominationId, request: Request, user: CurrentUser
     copies = form.get("copies")
     if not isinstance(copies, str) or not copies.isdigit() or len(copies) > 3:
         raise ValidationFailed("copies must be a number", message_zh="请填写份数")
-    acts.record_paper(session, user, nominations.get(session, nomination_id), int(copies))
+    bulk.record_paper(session, user, nominations.get(session, nomination_id), int(copies))
     return _flash(f"/committee/nominations/{nomination_id}", f"已登记收到纸质材料{copies}份")
 
 
 @router.get("/attachments/{attachment_id}")
 def attachment(attachment_id: AttachmentId, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
-    from nominations.models import Attachment
-
-    found = session.get(Attachment, attachment_id) if attachment_id < 2**31 else None
-    if found is None:
-        raise NotFound(f"attachment {attachment_id} not found")
-    path = applicants.attachment_path(settings.uploads_dir, found)
-    if not path.exists():
-        raise NotFound(f"attachment {attachment_id}: file missing")
-    return FileResponse(path, media_type=found.content_type, filename=found.filename)
+    return send_file(attachments.fetch(session, settings.uploads_dir, attachment_id))
 
 
 # --- shortlist and review ---------------------------------------------------------------------------
@@ -282,9 +274,9 @@ async def shortlist_post(request: Request, user: CurrentUser, session: SessionDe
         raise ValidationFailed(f"nomination(s) {sorted(unknown)} are not screened",
                                message_zh=f"申报{sorted(unknown)}不在可选范围内")
     if remove:
-        acts.fire_many(session, user, remove, Event.UNSHORTLIST)
+        bulk.fire_many(session, user, remove, Event.UNSHORTLIST)
     if add:
-        acts.fire_many(session, user, add, Event.SHORTLIST)
+        bulk.fire_many(session, user, add, Event.SHORTLIST)
     return _flash("/committee/shortlist", f"初步候选人名单已保存：新增{len(add)}名，移出{len(remove)}名")
 
 
@@ -344,24 +336,13 @@ async def objection_rule(objection_id: ObjectionId, request: Request, user: Curr
 @router.get("/audit")
 def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
     q = request.query_params
-    nomination_id = q.get("nomination", "")
-    actor, event, action = q.get("actor", "").strip(), q.get("event", ""), q.get("action", "").strip()
-    query = select(TransitionRecord).where(TransitionRecord.campaign_id == campaign.id)
-    if nomination_id.isdigit() and len(nomination_id) < 10:
-        query = query.where(TransitionRecord.nomination_id == int(nomination_id))
-    if actor:
-        query = query.where(col(TransitionRecord.actor).contains(actor))
-    if event in {e.value for e in Event}:
-        query = query.where(TransitionRecord.event == event)
-    transitions = list(session.exec(query.order_by(col(TransitionRecord.id).desc()).limit(300)))
-    aquery = select(AuditEvent).where(AuditEvent.campaign_id == campaign.id)
-    if action:
-        aquery = aquery.where(AuditEvent.action == action)
-    if actor:
-        aquery = aquery.where(col(AuditEvent.actor).contains(actor))
-    if nomination_id.isdigit() and len(nomination_id) < 10:
-        aquery = aquery.where(AuditEvent.subject == f"nomination:{nomination_id}")
-    events = list(session.exec(aquery.order_by(col(AuditEvent.id).desc()).limit(300)))
+    raw_id, actor = q.get("nomination", ""), q.get("actor", "").strip() or None
+    nomination_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None
+    event = Event(q["event"]) if q.get("event") in {e.value for e in Event} else None
+    transitions = trail.search(session, campaign.id or 0, nomination_id=nomination_id, actor=actor, event=event)
+    events = audit.list_events(session, campaign_id=campaign.id, action=q.get("action", "").strip() or None,
+                               actor=actor, limit=300,
+                               subject=f"nomination:{nomination_id}" if nomination_id is not None else None)
     return page(request, "audit.html", {"transitions": transitions, "events": events, "f": dict(q),
                                         "all_events": list(Event)})
 
@@ -389,7 +370,7 @@ async def users_post(request: Request, user: CurrentUser, session: SessionDep) -
                                        values.get("role", ""), display_name=values.get("display_name") or None,
                                        email=values.get("email") or None,
                                        unit_id=int(unit) if unit.isdigit() and len(unit) < 10 else None)
-        audit.record(session, actor=acts.actor_of(user), action="user_created", subject=f"user:{created.username}",
+        audit.record(session, actor=bulk.actor_of(user), action="user_created", subject=f"user:{created.username}",
                      data={"role": str(created.role)})
     except JingongError as exc:
         return _flash("/committee/users", "未能创建：" + message_zh(exc))

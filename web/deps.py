@@ -37,11 +37,11 @@ class CsrfFailed(Exception):
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[UnitOfWork]:
@@ -75,8 +75,8 @@ def get_optional_user(request: Request, session: SessionDep, settings: SettingsD
     uid = security.session_user_id(request, settings.session_max_age_seconds)
     if uid is None:
         return None
-    user = session.get(User, uid)
-    if user is None or not user.active:
+    user = accounts.active_user(session, uid)
+    if user is None:
         security.log_out(request)
         return None
     # a detached copy for templates: error pages render after the transaction is gone

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from core.beijing import beijing_text
 from core.errors import (
     ConcurrentChange,
     Conflict,
@@ -19,10 +20,12 @@ from core.errors import (
     NotAuthenticated,
     NotFound,
     RateLimited,
+    TooLarge,
+    UnsupportedType,
     ValidationFailed,
 )
 from web.deps import CsrfFailed, LoginRequired
-from web.templating import beijing_text, render
+from web.templating import render
 from web.uploads import UploadRejected
 
 FALLBACK_ZH: dict[type[JingongError], str] = {
@@ -39,6 +42,10 @@ def status_of(exc: JingongError) -> int:
         return 404
     if isinstance(exc, RateLimited):
         return 429
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, UnsupportedType):
+        return 415
     if isinstance(exc, NotAuthenticated):
         return 401
     if isinstance(exc, Forbidden):

@@ -18,11 +18,10 @@ from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec
 from core import clock
-from core.errors import NotFound
+from nominations import attachments
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
-from web import applicants
 from web.deps import CampaignDep, CurrentUser, SessionDep, SpecDep, require
 from web.schemas import NominationId
 from web.templating import KIND_LABELS_ZH, TRACK_LABELS_ZH, render
@@ -126,13 +125,9 @@ def export_results(session: SessionDep, campaign: CampaignDep) -> Response:
 @router.get("/committee/nominations/{nomination_id}/print")
 def print_form(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep,
                campaign: CampaignDep, spec: SpecDep) -> Response:
-    n = session.get(Nomination, nomination_id) if nomination_id < 2**31 else None
-    if n is None or n.campaign_id != campaign.id:
-        raise NotFound(f"nomination {nomination_id} not found")
-    unit = session.get(NominatingUnit, n.unit_id) if n.unit_id else None
-    photo = next((a for a in applicants.attachments_of(session, nomination_id) if a.id == n.photo_attachment_id),
-                 None)
-    return render(request, "print.html", {"n": n, "unit": unit, "campaign": campaign, "photo": photo})
+    n = nominations.get_in_campaign(session, campaign.id or 0, nomination_id)
+    return render(request, "print.html", {"n": n, "unit": campaigns.find_unit(session, n.unit_id),
+                                          "campaign": campaign, "photo": attachments.photo_of(session, n)})
 
 
 # --- iCalendar ----------------------------------------------------------------------------------

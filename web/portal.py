@@ -3,24 +3,24 @@ submission, evidence uploads."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from campaigns import service as campaigns
 from core.errors import JingongError, NotFound
+from nominations import attachments, drafts
 from nominations import service as nominations
-from nominations.models import Attachment, AttachmentKind, NominationKind
-from storage.db import unit_of_work
-from web import applicants, objections
+from nominations.models import AttachmentKind, NominationKind
+from objections import service as objections
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.forms import FIELD_LABELS, nomination_changes
 from web.schemas import AttachmentId, ObjectionId
 from web.templating import render
-from web.uploads import EVIDENCE_TYPES, PHOTO_TYPES, UploadRejected, keep, receive_upload, sniff, too_large
+from web.uploads import send_file, store_upload
+from workflow import applicants
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,7 +47,7 @@ def form_context(session: Any, campaign: Any, spec: Any) -> dict[str, Any]:
 @router.get("/")
 def home(request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
     windows = campaigns.calendar(session, campaign)
-    deadline = applicants.deadline_of(session, campaign, spec)
+    deadline = drafts.deadline_of(session, campaign, spec)
     return render(request, "home.html", {"campaign": campaign, "windows": windows, "deadline": deadline})
 
 
@@ -61,7 +61,7 @@ def _kind(raw: str) -> NominationKind:
 @router.get("/apply/{kind}")
 def apply_form(kind: str, request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
     form_kind = _kind(kind)
-    deadline = applicants.deadline_of(session, campaign, spec)
+    deadline = drafts.deadline_of(session, campaign, spec)
     return render(request, "apply.html", {**form_context(session, campaign, spec), "kind": form_kind,
                                            "values": {}, "deadline": deadline})
 
@@ -74,9 +74,9 @@ async def apply_post(kind: str, request: Request, session: SessionDep, campaign:
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         changes = nomination_changes(form)
-        nomination = applicants.create(session, campaign, spec, changes | {"kind": form_kind})
+        nomination = drafts.create(session, campaign, spec, changes | {"kind": form_kind})
     except JingongError as exc:
-        deadline = applicants.deadline_of(session, campaign, spec)
+        deadline = drafts.deadline_of(session, campaign, spec)
         return render(request, "apply.html", {
             **form_context(session, campaign, spec), "kind": form_kind, "values": values,
             "checked": form.getlist("priority_conditions"), "error": message_zh(exc), "deadline": deadline,
@@ -125,7 +125,7 @@ async def status_post(token: str, request: Request, session: SessionDep, campaig
     nomination = nominations.get_by_token(session, token)
     form = await request.form()
     try:
-        applicants.update(session, nomination, spec, nomination_changes(form))
+        drafts.update(session, nomination, spec, nomination_changes(form))
     except JingongError as exc:
         session.rollback()
         session.refresh(nomination)
@@ -159,37 +159,6 @@ async def reply_post(token: str, objection_id: ObjectionId, request: Request, se
     return RedirectResponse(f"/status/{token}?done=replied", 303)
 
 
-async def store_upload(request: Request, token: str) -> Attachment:
-    """Stream the upload to disk, check size and content, then record it in one transaction; on
-    any failure nothing stays behind (neither the file nor a row)."""
-    engine = request.app.state.engine
-    settings = request.app.state.settings
-    uploads_dir = Path(settings.uploads_dir)
-    with unit_of_work(engine, readonly=True) as session:  # refuse early, before reading the body
-        nomination = nominations.get_by_token(session, token)
-        spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, nomination.campaign_id))
-        applicants.ensure_editable(session, nomination, spec)
-    form = await receive_upload(request, tmp_dir=uploads_dir / ".tmp", max_bytes=settings.upload_max_bytes)
-    try:
-        kind = applicants.parse_kind(form.fields.get("kind"))
-        files = [f for f in form.files if f.field == "file"]
-        if len(files) != 1 or files[0].size == 0:
-            raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
-        received = files[0]
-        if kind is AttachmentKind.PHOTO and received.size > settings.photo_max_bytes:
-            raise too_large(settings.photo_max_bytes)
-        sniff(received, PHOTO_TYPES if kind is AttachmentKind.PHOTO else EVIDENCE_TYPES)
-        with unit_of_work(engine) as session:
-            nomination = nominations.get_by_token(session, token)
-            applicants.ensure_editable(session, nomination, spec)
-            key = keep(received, uploads_dir, applicants.upload_folder(nomination))
-            attachment = applicants.add_attachment(session, nomination, kind, received, key)
-        return attachment
-    except BaseException:
-        form.discard()
-        raise
-
-
 @router.post("/status/{token}/attachments")
 async def upload_post(token: str, request: Request) -> Response:
     await store_upload(request, token)
@@ -199,8 +168,4 @@ async def upload_post(token: str, request: Request) -> Response:
 @router.get("/status/{token}/attachments/{attachment_id}")
 def attachment_get(token: str, attachment_id: AttachmentId, session: SessionDep, settings: SettingsDep) -> Response:
     nomination = nominations.get_by_token(session, token)
-    attachment = applicants.get_attachment(session, nomination, attachment_id)
-    path = applicants.attachment_path(settings.uploads_dir, attachment)
-    if not path.exists():
-        raise NotFound(f"attachment {attachment_id}: file missing")
-    return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename)
+    return send_file(attachments.fetch(session, settings.uploads_dir, attachment_id, nomination=nomination))

@@ -14,14 +14,16 @@ CSRF_HEADER = "x-csrf-token"
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
+    cookie = request.session  # the signed session cookie, not a database session
+    token = cookie.get("csrf")
     if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
+        token = cookie["csrf"] = secrets.token_urlsafe(32)
     return str(token)
 
 
 def csrf_ok(request: Request, supplied: str | None) -> bool:
-    expected = request.session.get("csrf")
+    cookie = request.session
+    expected = cookie.get("csrf")
     return bool(expected and supplied and hmac.compare_digest(str(expected), supplied))
 
 
@@ -38,7 +40,8 @@ def log_out(request: Request) -> None:
 
 def session_user_id(request: Request, max_age_seconds: int) -> int | None:
     """The logged-in user's id, or None when nobody is, or the session has expired."""
-    uid, since = request.session.get("uid"), request.session.get("since")
+    cookie = request.session
+    uid, since = cookie.get("uid"), cookie.get("since")
     if not isinstance(uid, int) or not isinstance(since, int | float):
         return None
     if clock.now().timestamp() - since > max_age_seconds:

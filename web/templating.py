@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
@@ -13,23 +12,14 @@ from starlette.responses import HTMLResponse
 
 from accounts.service import ROLE_LABELS_ZH
 from core import clock
+from core.beijing import BEIJING, beijing_text
 from nominations.states import STATE_LABELS_ZH, State
 from workflow.machine import EVENT_LABELS_ZH, Event
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 TRACK_LABELS_ZH = {"main": "津工精匠", "finalist": "津工精匠入围奖"}
 KIND_LABELS_ZH = {"unit": "单位推荐（附件2）", "self": "个人自荐（附件3）"}
-
-
-def beijing_text(value: datetime | None, seconds: bool = False) -> str:
-    """An instant as Beijing wall-clock text, e.g. 2021年5月31日 18:00."""
-    if value is None:
-        return ""
-    local = value.astimezone(BEIJING)
-    fmt = "%H:%M:%S" if seconds else "%H:%M"
-    return f"{local.year}年{local.month}月{local.day}日 {local.strftime(fmt)}"
 
 
 def date_text(value: date | None) -> str:
@@ -81,8 +71,8 @@ env.filters.update(
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
            status_code: int = 200) -> HTMLResponse:
-    session = request.scope.get("session") or {}
-    ctx: dict[str, Any] = {"now": clock.now(), "csrf_token": session.get("csrf", "")}
+    cookie = request.scope.get("session") or {}  # the signed session cookie's contents
+    ctx: dict[str, Any] = {"now": clock.now(), "csrf_token": cookie.get("csrf", "")}
     ctx.update(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     spec = ctx.setdefault("spec", getattr(request.state, "spec", None))

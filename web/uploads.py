@@ -1,11 +1,11 @@
-"""Evidence and photo uploads: streamed to disk, judged by content, never whole in memory.
+"""Uploads and downloads of attachments over HTTP: the body streamed to disk, never whole in
+memory, and stored files sent back.
 
 ``receive_upload`` reads a multipart body chunk by chunk, writing file parts to a temporary file
 under ``uploads_dir/.tmp``; past the size limit it stops, deletes what it wrote and answers 413.
-The type is sniffed from the first bytes with ``filetype`` (the file's name and the browser's
-content type are not trusted): anything but an image, PDF, PPT/PPTX or video answers 415.
-``keep`` moves an accepted file to its place; ``discard`` removes it (the caller does so when
-the database transaction fails, so nothing is left half-stored).
+``store_upload`` hands the one file to ``nominations.attachments`` to be judged and stored, and
+removes it when anything fails (so nothing is left half-stored). ``send_file`` answers a stored
+attachment.
 """
 
 from __future__ import annotations
@@ -14,28 +14,27 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import filetype
+from fastapi.responses import FileResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-IMAGE_TYPES = {"jpg", "png", "gif", "webp", "bmp"}
-PHOTO_TYPES = {"jpg", "png"}
-DOCUMENT_TYPES = {"pdf", "ppt", "pptx"}
-VIDEO_TYPES = {"mp4", "mov", "avi", "webm", "mkv", "m4v", "mpg", "wmv", "flv"}
-EVIDENCE_TYPES = IMAGE_TYPES | DOCUMENT_TYPES | VIDEO_TYPES
+from core.errors import TooLarge
+from nominations import attachments, drafts
+from nominations.models import Attachment
+from storage.db import unit_of_work
 
 #: room for the form fields and part headers around the file itself
 ENVELOPE_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 16 * 1024
-SNIFF_BYTES = 8192
 
 
 class UploadRejected(Exception):
+    """The HTTP body itself is refused (not multipart, malformed, a field too long, no file)."""
+
     def __init__(self, status: int, message: str, message_zh: str) -> None:
         super().__init__(message)
         self.status = status
@@ -43,14 +42,8 @@ class UploadRejected(Exception):
 
 
 @dataclass
-class ReceivedFile:
-    field: str
-    filename: str
-    path: Path  # temporary, until ``keep``
-    size: int = 0
-    sha256: str = ""
-    extension: str = ""
-    content_type: str = ""
+class ReceivedFile(attachments.Upload):
+    field: str = ""  # the form field it came in
 
 
 @dataclass
@@ -63,13 +56,86 @@ class ReceivedForm:
             discard(f.path)
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
+class _Receiver:
+    """The multipart parser's callbacks: file parts go to temporary files as they arrive, form
+    fields to memory (both capped); the first refusal is kept in ``error`` for the reading loop
+    to raise, since raising inside a callback would leave the parser half-way."""
 
+    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+        self.tmp_dir, self.max_bytes = tmp_dir, max_bytes
+        self.form = ReceivedForm()
+        self.headers: dict[bytes, bytes] = {}
+        self.header_field, self.header_value = b"", b""
+        self.part: ReceivedFile | str | None = None
+        self.handle: IO[bytes] | None = None
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.text = bytearray()
+        self.error: UploadRejected | TooLarge | None = None
 
-def too_large(limit: int) -> UploadRejected:
-    return UploadRejected(413, f"the file is larger than the limit of {_mb(limit)}",
-                          f"文件超过大小限制（最大{_mb(limit)}），未保存")
+    def callbacks(self) -> Any:
+        return {
+            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data, "on_part_end": self.on_part_end,
+            "on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers = {}
+        self.part = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.lower()] = self.header_value
+        self.header_field, self.header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" not in disposition:
+            self.part, self.text = name, bytearray()
+            return
+        filename = os.path.basename(disposition[b"filename"].decode("utf-8", "replace").replace("\\", "/"))
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
+        received = ReceivedFile(field=name, filename=filename[:255] or "upload", path=Path(tmp))
+        self.form.files.append(received)
+        self.part, self.handle, self.hash, self.size = received, os.fdopen(fd, "wb"), hashlib.sha256(), 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.error is not None:
+            return
+        chunk = data[start:end]
+        if isinstance(self.part, ReceivedFile) and self.handle is not None:
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                self.error = attachments.too_large(self.max_bytes)
+                return
+            self.handle.write(chunk)
+            self.hash.update(chunk)
+        else:
+            self.text += chunk
+            if len(self.text) > MAX_FIELD_BYTES:
+                self.error = UploadRejected(413, "a form field is too long", "表单内容过长")
+
+    def on_part_end(self) -> None:
+        if isinstance(self.part, ReceivedFile) and self.handle is not None:
+            self.handle.close()
+            self.handle = None
+            self.part.size, self.part.sha256 = self.size, self.hash.hexdigest()
+        elif isinstance(self.part, str):
+            self.form.fields[self.part] = bytes(self.text).decode("utf-8", "replace")
+
+    def cleanup(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):
+                self.handle.close()
+            self.handle = None
+        self.form.discard()
 
 
 async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> ReceivedForm:
@@ -80,121 +146,26 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
         raise UploadRejected(415, "send the file as multipart/form-data", "请以表单方式上传文件")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
-        raise too_large(max_bytes)
+        raise attachments.too_large(max_bytes)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    form = ReceivedForm()
-    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None, "handle": None,
-                             "hash": None, "size": 0, "text": bytearray(), "error": None}
-
-    def on_part_begin() -> None:
-        state["headers"] = {}
-        state["part"] = None
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        if b"filename" in disposition:
-            filename = os.path.basename(disposition[b"filename"].decode("utf-8", "replace").replace("\\", "/"))
-            fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-            received = ReceivedFile(field=name, filename=filename[:255] or "upload", path=Path(tmp))
-            form.files.append(received)
-            state["part"] = received
-            state["handle"] = os.fdopen(fd, "wb")
-            state["hash"] = hashlib.sha256()
-            state["size"] = 0
-        else:
-            state["part"] = name
-            state["text"] = bytearray()
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["error"] is not None:
-            return
-        chunk = data[start:end]
-        if isinstance(state["part"], ReceivedFile):
-            state["size"] += len(chunk)
-            if state["size"] > max_bytes:
-                state["error"] = too_large(max_bytes)
-                return
-            state["handle"].write(chunk)
-            state["hash"].update(chunk)
-        else:
-            state["text"] += chunk
-            if len(state["text"]) > MAX_FIELD_BYTES:
-                state["error"] = UploadRejected(413, "a form field is too long", "表单内容过长")
-
-    def on_part_end() -> None:
-        part = state["part"]
-        if isinstance(part, ReceivedFile):
-            state["handle"].close()
-            state["handle"] = None
-            part.size, part.sha256 = state["size"], state["hash"].hexdigest()
-        elif isinstance(part, str):
-            form.fields[part] = bytes(state["text"]).decode("utf-8", "replace")
-
-    callbacks: Any = {
-        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-    }
-    parser = MultipartParser(boundary, callbacks)
+    receiver = _Receiver(tmp_dir, max_bytes)
+    parser = MultipartParser(boundary, receiver.callbacks())
     try:
         async for chunk in request.stream():
             parser.write(chunk)
-            if state["error"] is not None:
-                raise state["error"]
+            if receiver.error is not None:
+                raise receiver.error
         parser.finalize()
-    except UploadRejected:
-        _cleanup(state, form)
+    except (UploadRejected, TooLarge):
+        receiver.cleanup()
         raise
     except Exception as exc:  # a malformed body
-        _cleanup(state, form)
+        receiver.cleanup()
         raise UploadRejected(400, f"malformed upload: {exc}", "上传的数据不完整，请重试") from None
-    if state["handle"] is not None:  # the body ended inside a file part
-        _cleanup(state, form)
+    if receiver.handle is not None:  # the body ended inside a file part
+        receiver.cleanup()
         raise UploadRejected(400, "the upload was cut off", "上传的数据不完整，请重试")
-    return form
-
-
-def _cleanup(state: dict[str, Any], form: ReceivedForm) -> None:
-    if state["handle"] is not None:
-        with contextlib.suppress(OSError):
-            state["handle"].close()
-        state["handle"] = None
-    form.discard()
-
-
-def sniff(received: ReceivedFile, allowed: set[str]) -> None:
-    """Set the file's type from its content; refuse (415) anything not in ``allowed``."""
-    with received.path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    kind = filetype.guess(head) if head else None
-    if kind is None or kind.extension not in allowed:
-        found = kind.mime if kind else "unknown content"
-        wanted = "、".join(sorted(allowed))
-        raise UploadRejected(415, f"{received.filename}: {found} is not accepted here (accepted: "
-                             f"{', '.join(sorted(allowed))})",
-                             f"文件“{received.filename}”的类型不被接受（按内容识别），可接受：{wanted}")
-    received.extension, received.content_type = kind.extension, kind.mime
-
-
-def keep(received: ReceivedFile, uploads_dir: Path, folder: str) -> str:
-    """Move an accepted file to its place; returns its storage key (relative to uploads_dir)."""
-    key = f"{folder}/{uuid.uuid4().hex}.{received.extension}"
-    target = uploads_dir / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(received.path, target)
-    received.path = target
-    return key
+    return receiver.form
 
 
 def discard(path: Path) -> None:
@@ -202,8 +173,34 @@ def discard(path: Path) -> None:
         path.unlink()
 
 
-def stored_path(uploads_dir: Path, storage_key: str) -> Path:
-    path = (uploads_dir / storage_key).resolve()
-    if uploads_dir.resolve() not in path.parents:
-        raise ValueError(f"storage key {storage_key!r} leaves the uploads folder")
-    return path
+async def store_upload(request: Request, token: str) -> Attachment:
+    """Stream the upload to disk, have it judged, then record it in one transaction; on any
+    failure nothing stays behind (neither the file nor a row)."""
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    uploads_dir = Path(settings.uploads_dir)
+    with unit_of_work(engine, readonly=True) as session:  # refuse early, before reading the body
+        drafts.editable_by_token(session, token)
+    form = await receive_upload(request, tmp_dir=uploads_dir / ".tmp", max_bytes=settings.upload_max_bytes)
+    try:
+        kind = attachments.parse_kind(form.fields.get("kind"))
+        files = [f for f in form.files if f.field == "file"]
+        if len(files) != 1 or files[0].size == 0:
+            raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
+        # judged before the write transaction opens: reading the file holds no lock
+        attachments.judge(files[0], kind, photo_max_bytes=settings.photo_max_bytes)
+        with unit_of_work(engine) as session:
+            return attachments.store(session, token, kind, files[0], uploads_dir)
+    except BaseException:
+        form.discard()
+        raise
+
+
+def send_file(stored: attachments.StoredFile, *, public_photo: bool = False) -> FileResponse:
+    """Evidence downloads under its own name; a public photo shows inline and may be cached
+    for a few minutes (it is only shown while its candidate is on a public list)."""
+    attachment = stored.attachment
+    if public_photo:
+        return FileResponse(stored.path, media_type=attachment.content_type,
+                            headers={"Cache-Control": "public, max-age=300"})
+    return FileResponse(stored.path, media_type=attachment.content_type, filename=attachment.filename)

@@ -19,15 +19,16 @@ from config.campaign import StageName
 from config.settings import Settings
 from core import clock
 from core.errors import JingongError, RateLimited
+from nominations import public as public_lists
 from storage.db import unit_of_work
 from voting import casting, codes, identities, monitor, tally, windows
 from voting.lane import VoteLane
 from voting.models import FlagKind
-from web import acts, public
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, EngineDep, SessionDep, SettingsDep, require
 from web.errors import message_zh, status_of
 from web.schemas import Id, Str32, Str254, Str2000
 from web.templating import render
+from workflow import bulk
 
 router = APIRouter()
 COOKIE = "jingong_voter"
@@ -156,7 +157,7 @@ def api_flags(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> 
              dependencies=[CsrfChecked])
 def api_invalidate(vote_id: Id, body: InvalidateRequest, session: SessionDep,
                    user: Annotated[User, Depends(require("votes"))]) -> dict[str, Any]:
-    vote = tally.invalidate(session, vote_id, actor=acts.actor_of(user), reason=body.reason)
+    vote = tally.invalidate(session, vote_id, actor=bulk.actor_of(user), reason=body.reason)
     return {"vote_id": vote.id, "valid": vote.valid, "reason": vote.invalid_reason}
 
 
@@ -167,7 +168,8 @@ def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | No
                pending: dict[str, str] | None = None, status_code: int = 200) -> Response:
     stage = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
     rules = campaigns.spec_of(campaign).voting
-    rows = [c for c in public.deeds_rows(session, campaign) if c.id in windows.candidates(session, campaign.id or 0)]
+    on_ballot = windows.candidates(session, campaign.id or 0)
+    rows = [c for c in public_lists.deeds_rows(session, campaign) if c.id in on_ballot]
     counts = tally.tally(session, campaign.id or 0) if rules.show_counts_publicly else None
     return render(request, "public/vote.html", {
         "campaign": campaign, "stage": stage, "open": stage.opens_at <= clock.now() < stage.closes_at,
@@ -276,7 +278,7 @@ async def committee_invalidate(vote_id: Id, request: Request, session: SessionDe
     form = await _form(request)
     try:
         # the request's own transaction: a second one would wait for its write lock on SQLite
-        tally.invalidate(session, vote_id, actor=acts.actor_of(user), reason=form.get("reason", "")[:2000])
+        tally.invalidate(session, vote_id, actor=bulk.actor_of(user), reason=form.get("reason", "")[:2000])
     except JingongError as exc:  # refused before anything changed
         return RedirectResponse(f"/committee/votes?msg={quote(message_zh(exc))}", status_code=303)
     return RedirectResponse(f"/committee/votes?msg={quote(f'第{vote_id}号票已作废')}", status_code=303)

@@ -13,11 +13,11 @@ from config.campaign import Track
 from core.clock import ManualClock
 from nominations.models import Nomination
 from nominations.states import State
+from objections.models import Objection, ObjectionStatus
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.factories import create_nomination
 from tests.web.conftest import png_bytes
-from web.models import Objection, ObjectionStatus
 
 
 @pytest.fixture

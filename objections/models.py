@@ -1,4 +1,4 @@
-"""Tables of the web package: objections lodged on the public notice."""
+"""The objection table: one row per objection lodged on the public notice, with its ruling."""
 
 from __future__ import annotations
 

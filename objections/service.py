@@ -25,8 +25,8 @@ from nominations.states import State
 from notifications import context as mail_context
 from notifications import queue as mail_queue
 from notifications.models import MailTemplate
-from web import acts
-from web.models import Objection, ObjectionStatus
+from objections.models import Objection, ObjectionStatus
+from workflow import bulk
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -117,7 +117,7 @@ def rule(session: Session, user: User, objection_id: int, *, uphold: bool, reaso
         raise InvalidTransition(f"objection {objection_id} is already {objection.status}",
                                 message_zh="该异议已处理")
     event = Event.UPHOLD_OBJECTION if uphold else Event.DISMISS_OBJECTION
-    acts.fire(session, user, objection.nomination_id, event, reason=reason)
+    bulk.fire(session, user, objection.nomination_id, event, reason=reason)
     now = clock.now()
     for row in of_nomination(session, objection.nomination_id):
         if row.status == ObjectionStatus.OPEN:

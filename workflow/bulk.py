@@ -1,5 +1,7 @@
-"""What committee members do to nominations: role and conflict-of-interest checks in front of
-the transition service. No HTTP here."""
+"""What committee members do to nominations, one at a time or ticked in bulk: the role and
+conflict-of-interest checks in front of the transition service, row by row. A bulk act is all or
+none: it runs in the caller's one transaction, and the first refusal names its nomination. The
+office's record of paper copies received sits here too, behind the same conflict check."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from accounts.models import Role, User
 from audit import service as audit
 from core import clock
 from core.actor import Actor, ActorKind
-from core.errors import Forbidden, InvalidTransition, ValidationFailed
+from core.errors import Forbidden, InvalidTransition, JingongError, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
 from workflow import permissions
@@ -88,13 +90,10 @@ def fire_many(
         try:
             if fire(session, user, nomination_id, event, reason=reason, data=data) is not None:
                 changed += 1
-        except Forbidden:
-            raise
-        except Exception as exc:
-            # name the nomination that stopped the whole batch
-            from core.errors import JingongError
-
-            if isinstance(exc, JingongError):
+        except JingongError as exc:
+            # name the nomination that stopped the whole batch (a refusal by role or conflict
+            # already names it)
+            if not isinstance(exc, Forbidden):
                 exc.args = (f"nomination {nomination_id}: {exc}",)
                 if exc.message_zh:
                     exc.message_zh = f"申报编号{nomination_id}：{exc.message_zh}"

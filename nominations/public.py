@@ -1,0 +1,94 @@
+"""What the public sees of candidates: the deeds of the shortlisted (once voting has opened), the
+formal candidates on the notice (once it has opened), the commended, and their photos. Only
+name, unit, photo, deeds and awards; never phone or birth date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from campaigns import service as campaigns
+from campaigns.models import Campaign
+from config.campaign import StageName
+from core import clock
+from core.errors import NotFound
+from nominations import attachments
+from nominations import service as nominations
+from nominations.models import Nomination
+from nominations.states import State
+
+DEEDS_STATES = (State.SHORTLISTED, State.VOTED, State.VETTED, State.ON_HOLD, State.PUBLICIZED, State.COMMENDED,
+                State.NOT_SELECTED)
+NOTICE_STATES = (State.VETTED, State.ON_HOLD, State.PUBLICIZED, State.COMMENDED)
+
+
+@dataclass(frozen=True)
+class PublicCandidate:
+    id: int
+    name: str
+    employer: str
+    unit: str
+    position: str
+    technical_grade: str
+    honours: str
+    deeds: str
+    track: str
+    has_photo: bool
+
+    def as_public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "employer": self.employer, "unit": self.unit,
+                "position": self.position, "technical_grade": self.technical_grade, "honours": self.honours,
+                "deeds": self.deeds, "track": self.track or None,
+                "photo_url": f"/public/photos/{self.id}" if self.has_photo else None}
+
+
+def _public(session: Session, n: Nomination) -> PublicCandidate:
+    unit = campaigns.find_unit(session, n.unit_id)
+    return PublicCandidate(id=n.id or 0, name=n.name or "", employer=n.employer or "", unit=unit.name if unit else "",
+                           position=n.position or "", technical_grade=n.technical_grade or "",
+                           honours=n.honours or "", deeds=n.deeds or "", track=n.track or "",
+                           has_photo=n.photo_attachment_id is not None)
+
+
+def published(session: Session, campaign: Campaign, stage_name: StageName) -> bool:
+    """A stage's list is public once the stage has opened (by the calendar or by hand)."""
+    stage = campaigns.get_stage(session, campaign.id or 0, stage_name)
+    return stage.opened_at is not None or clock.now() >= stage.opens_at
+
+
+def deeds_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
+    if not published(session, campaign, StageName.VOTING):
+        return []
+    rows = nominations.list_nominations(session, campaign.id or 0, states=DEEDS_STATES)
+    return [_public(session, n) for n in rows]
+
+
+def notice_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
+    if not published(session, campaign, StageName.NOTICE):
+        return []
+    rows = nominations.list_nominations(session, campaign.id or 0, states=NOTICE_STATES)
+    return sorted((_public(session, n) for n in rows), key=lambda c: (c.track != "main", c.id))
+
+
+def commended_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
+    rows = nominations.list_nominations(session, campaign.id or 0, states=[State.COMMENDED])
+    return sorted((_public(session, n) for n in rows), key=lambda c: (c.track != "main", c.id))
+
+
+def photo(session: Session, campaign: Campaign, nomination_id: int, uploads_dir: Path) -> attachments.StoredFile:
+    """A candidate's photo, only while they are on a public list; every refusal is the same 404."""
+    missing = NotFound("no such photo", message_zh="没有该照片")
+    visible = {c.id for c in deeds_rows(session, campaign)} | {c.id for c in notice_rows(session, campaign)} | {
+        c.id for c in commended_rows(session, campaign)}
+    if nomination_id not in visible:
+        raise missing
+    photo_id = nominations.get(session, nomination_id).photo_attachment_id
+    if photo_id is None:
+        raise missing
+    try:
+        return attachments.fetch(session, uploads_dir, photo_id)
+    except NotFound:
+        raise missing from None

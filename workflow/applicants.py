@@ -1,0 +1,53 @@
+"""What an applicant does through their link that moves the nomination through the state machine
+(submit, withdraw), and the status page's view of it, which includes the transition history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from campaigns import service as campaigns
+from config.campaign import CampaignSpec
+from core import clock
+from core.actor import Actor
+from nominations import attachments, drafts
+from nominations import service as nominations
+from nominations.models import Nomination
+from nominations.states import State
+from workflow import service as workflow
+from workflow.machine import Event
+from workflow.models import TransitionRecord
+
+
+def submit(session: Session, nomination: Nomination) -> TransitionRecord | None:
+    assert nomination.id is not None
+    record = workflow.transition(session, nomination.id, Event.SUBMIT, actor=Actor.applicant(),
+                                 expected_version=nomination.version)
+    session.refresh(nomination)
+    return record
+
+
+def withdraw(session: Session, nomination: Nomination, reason: str | None) -> TransitionRecord | None:
+    assert nomination.id is not None
+    record = workflow.transition(session, nomination.id, Event.WITHDRAW, actor=Actor.applicant(), reason=reason)
+    session.refresh(nomination)
+    return record
+
+
+def status_view(session: Session, nomination: Nomination, spec: CampaignSpec) -> dict[str, Any]:
+    """Everything the status page and the API show an applicant."""
+    assert nomination.id is not None
+    deadline = drafts.deadline_of(session, nomination, spec)
+    now = clock.now()
+    draft = nomination.state == State.DRAFT
+    return {
+        "nomination": nomination,
+        "history": workflow.history(session, nomination.id),
+        "attachments": attachments.attachments_of(session, nomination.id),
+        "problems": nominations.form_problems(nomination, spec) if draft else [],
+        "deadline": deadline,
+        "editable": draft and now < deadline,
+        "seconds_left": max(0, int((deadline - now).total_seconds())),
+        "units": campaigns.list_units(session, nomination.campaign_id),
+    }
