@@ -29,6 +29,7 @@ from storage.db import unit_of_work
 from storage.migrate import upgrade
 from wiring.bootstrap import bootstrap
 from wiring.tables import metadata
+from workflow import queries
 from workflow import service as workflow
 from workflow.machine import EVENT_LABELS_ZH, Event, edges, to_mermaid
 
@@ -150,7 +151,7 @@ def nominations_show(nomination_id: int) -> None:
         n = nominations.get(session, nomination_id)
         campaign = campaigns.get_campaign_by_id(session, n.campaign_id)
         spec = campaigns.spec_of(campaign)
-        records = workflow.history(session, nomination_id)
+        records = queries.history(session, nomination_id)
         problems = nominations.form_problems(n, spec) if n.state == State.DRAFT else []
     console.print(f"[bold]#{n.id} {n.name or '(no name)'}[/bold]  {n.state} ({STATE_LABELS_ZH[State(n.state)]})"
                   f"  version {n.version}")

@@ -35,7 +35,7 @@ from nominations.states import State
 from notifications import announce, notices
 from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
-from workflow import guards
+from workflow import guards, queries
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -184,10 +184,10 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
     for listener in _close_listeners.get(stage.name, []):
         listener(session, campaign, stage)
     if name is StageName.NOMINATION:
-        drafts = workflow.count_in_state(session, cid, State.DRAFT)
-        return f"{drafts} draft(s) frozen, {workflow.count_in_state(session, cid, State.SUBMITTED)} submitted"
+        drafts = queries.count_in_state(session, cid, State.DRAFT)
+        return f"{drafts} draft(s) frozen, {queries.count_in_state(session, cid, State.SUBMITTED)} submitted"
     if name is StageName.SCREENING:
-        unscreened = workflow.count_in_state(session, cid, State.SUBMITTED)
+        unscreened = queries.count_in_state(session, cid, State.SUBMITTED)
         if unscreened:
             raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them")
         count = guards.check_shortlist(session, cid)
@@ -203,7 +203,7 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
         return f"formal candidates: {named}; {moved} not selected"
     if name is StageName.NOTICE:
         moved = workflow.move_all(session, cid, State.VETTED, Event.PUBLICIZE, actor=actor)
-        held = workflow.count_in_state(session, cid, State.ON_HOLD)
+        held = queries.count_in_state(session, cid, State.ON_HOLD)
         return f"{moved} publicized; {held} on hold awaiting a ruling"
     if name is StageName.COMMENDATION:
         moved = workflow.move_all(session, cid, State.PUBLICIZED, Event.COMMEND, actor=actor)

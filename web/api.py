@@ -35,8 +35,7 @@ from web.schemas import (
     WithdrawIn,
 )
 from web.uploads import send_file, store_upload
-from workflow import applicants, bulk
-from workflow import service as workflow
+from workflow import applicants, bulk, queries
 
 router = APIRouter()
 
@@ -261,7 +260,7 @@ def committee_read(user: CurrentUser, session: SessionDep, spec: SpecDep,
         "form": n.model_dump(mode="json", include=set(NominationFields.model_fields) | {"kind"}),
         "history": [{"event": r.event, "from_state": r.from_state, "to_state": r.to_state,
                      "at": spec.to_local(r.at).isoformat(), "actor": r.actor, "reason": r.reason}
-                    for r in workflow.history(session, nomination_id)],
+                    for r in queries.history(session, nomination_id)],
         "prior_awards": [{"edition": p.edition, "award": p.award}
                          for p in nominations.prior_awards_of(session, n, spec)],
         "over_quota": nominations.is_over_quota(session, n),

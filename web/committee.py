@@ -33,8 +33,7 @@ from web.errors import message_zh
 from web.schemas import AttachmentId, NominationId, ObjectionId
 from web.templating import render
 from web.uploads import send_file
-from workflow import bulk, permissions, trail
-from workflow import service as workflow
+from workflow import bulk, permissions, queries
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
 
@@ -206,7 +205,7 @@ def nomination_page(nomination_id: NominationId, request: Request, user: Current
     n = nominations.get_in_campaign(session, campaign.id or 0, nomination_id)
     unit = campaigns.find_unit(session, n.unit_id)
     return page(request, "nomination.html", {
-        "n": n, "unit": unit, "history": workflow.history(session, nomination_id),
+        "n": n, "unit": unit, "history": queries.history(session, nomination_id),
         "attachments": attachments.attachments_of(session, nomination_id),
         "prior": nominations.prior_awards_of(session, n, spec),
         "over_quota": nominations.is_over_quota(session, n),
@@ -286,7 +285,7 @@ def _tally(session: Session, campaign: Campaign, n: Nomination) -> int | None:
 
 
 def _notes(session: Session, nomination_id: int) -> list[TransitionRecord]:
-    return [r for r in workflow.history(session, nomination_id) if r.reason]
+    return [r for r in queries.history(session, nomination_id) if r.reason]
 
 
 @router.get("/review")
@@ -339,7 +338,7 @@ def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaig
     raw_id, actor = q.get("nomination", ""), q.get("actor", "").strip() or None
     nomination_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None
     event = Event(q["event"]) if q.get("event") in {e.value for e in Event} else None
-    transitions = trail.search(session, campaign.id or 0, nomination_id=nomination_id, actor=actor, event=event)
+    transitions = queries.search_log(session, campaign.id or 0, nomination_id=nomination_id, actor=actor, event=event)
     events = audit.list_events(session, campaign_id=campaign.id, action=q.get("action", "").strip() or None,
                                actor=actor, limit=300,
                                subject=f"nomination:{nomination_id}" if nomination_id is not None else None)

@@ -15,6 +15,7 @@ from nominations import attachments, drafts
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import State
+from workflow import queries
 from workflow import service as workflow
 from workflow.machine import Event
 from workflow.models import TransitionRecord
@@ -43,7 +44,7 @@ def status_view(session: Session, nomination: Nomination, spec: CampaignSpec) ->
     draft = nomination.state == State.DRAFT
     return {
         "nomination": nomination,
-        "history": workflow.history(session, nomination.id),
+        "history": queries.history(session, nomination.id),
         "attachments": attachments.attachments_of(session, nomination.id),
         "problems": nominations.form_problems(nomination, spec) if draft else [],
         "deadline": deadline,

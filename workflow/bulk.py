@@ -14,7 +14,7 @@ from accounts.models import Role, User
 from audit import service as audit
 from core import clock
 from core.actor import Actor, ActorKind
-from core.errors import Forbidden, InvalidTransition, JingongError, ValidationFailed
+from core.errors import Forbidden, InvalidTransition, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
 from workflow import permissions
@@ -85,20 +85,10 @@ def fire_many(
     unique = list(dict.fromkeys(ids))
     if not unique:
         raise ValidationFailed("choose at least one nomination", message_zh="请至少选择一项申报")
-    changed = 0
     for nomination_id in unique:
-        try:
-            if fire(session, user, nomination_id, event, reason=reason, data=data) is not None:
-                changed += 1
-        except JingongError as exc:
-            # name the nomination that stopped the whole batch (a refusal by role or conflict
-            # already names it)
-            if not isinstance(exc, Forbidden):
-                exc.args = (f"nomination {nomination_id}: {exc}",)
-                if exc.message_zh:
-                    exc.message_zh = f"申报编号{nomination_id}：{exc.message_zh}"
-            raise
-    return changed
+        check_no_conflict(user, nominations.get(session, nomination_id))
+    records = workflow.transition_many(session, unique, event, actor=actor_of(user), reason=reason, data=data)
+    return len(records)
 
 
 def record_paper(session: Session, user: User, nomination: Nomination, copies: int) -> None:

@@ -25,11 +25,14 @@ class Rules:
     """The guards of one event on one nomination, evaluated against the database and the clock.
     Each method is named by its ``Guard`` and raises ``GuardFailed`` saying why it refuses."""
 
-    def __init__(self, session: Session, nomination: Nomination, event: Event, data: dict[str, Any]) -> None:
+    def __init__(self, session: Session, nomination: Nomination, event: Event, data: dict[str, Any], *,
+                 ahead: int = 0) -> None:
         self.session = session
         self.nomination = nomination
         self.event = event
         self.data = data
+        #: rows of the same batch planned before this one: not yet written, but they count
+        self.ahead = ahead
 
     @functools.cached_property
     def campaign(self) -> Campaign:
@@ -84,7 +87,7 @@ class Rules:
         return True
 
     def shortlist_room(self) -> bool:
-        count = queries.count_in_state(self.session, self.campaign.id or 0, State.SHORTLISTED)
+        count = queries.count_in_state(self.session, self.campaign.id or 0, State.SHORTLISTED) + self.ahead
         if count >= self.spec.shortlist.max:
             raise GuardFailed(
                 f"the shortlist already holds {count}, the most allowed is {self.spec.shortlist.max}",
@@ -118,6 +121,7 @@ class Rules:
                 Nomination.track == track.value,
             )
         ).one()
+        placed += self.ahead
         if placed >= limit:
             raise GuardFailed(
                 f"the {track.value} track already holds {placed} of {limit}",

@@ -21,17 +21,13 @@ from sqlmodel import Session, col, select
 from config.campaign import Track
 from core import clock
 from core.actor import Actor
-from core.errors import ConcurrentChange, GuardFailed, InvalidTransition, NotFound
+from core.errors import ConcurrentChange, GuardFailed, InvalidTransition, JingongError, NotFound
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from workflow import hooks, queries
 from workflow.guards import Rules
 from workflow.machine import REASON_REQUIRED, Event, NominationAdapter, destination, destinations_of, run
 from workflow.models import TransitionRecord
-
-# Re-exported for callers that ask the log or the counts next to the door.
-count_in_state = queries.count_in_state
-history = queries.history
 
 _NOMINATION = Nomination.__table__  # type: ignore[attr-defined]
 _RECORDS = TransitionRecord.__table__  # type: ignore[attr-defined]
@@ -150,27 +146,39 @@ def _load(session: Session, nomination_ids: list[int], expected_versions: dict[i
 
 def _plan(session: Session, rows: list[Nomination], event: Event, reason: str | None, data: dict[str, Any],
           *, several: bool) -> list[_Move]:
-    """Check each row against the diagram, the reason and the guards; what would move, and how."""
+    """Check each row against the diagram, the reason and the guards; what would move, and how.
+    In a batch, a refusal names the nomination that stopped it."""
     now = clock.now()
     moves: list[_Move] = []
     for nomination in rows:
-        current = State(nomination.state)
-        if destination(event, current) is None:
-            if _already_there(event, current, nomination, data):
-                continue
-            who = f"{nomination.name or nomination.id}" if several else ""
-            raise InvalidTransition(
-                f"cannot {event.value} nomination {nomination.id}: it is {current.value}",
-                message_zh=f"{who}当前状态为“{STATE_LABELS_ZH[current]}”，不能执行此操作",
-            )
-        if event in REASON_REQUIRED and not reason:
-            raise GuardFailed(f"{event.value} needs a reason", message_zh="请填写理由")
-        rules = Rules(session, nomination, event, data)
-        new_state = run(NominationAdapter(state=current, judge=rules.check), event)
-        values = {"state": new_state, "version": nomination.version + 1, "updated_at": now,
-                  **_effects(event, data, now)}
-        moves.append(_Move(nomination, current, values))
+        try:
+            move = _plan_one(session, nomination, event, reason, data, now, ahead=len(moves))
+        except JingongError as exc:
+            if several:
+                exc.args = (f"nomination {nomination.id}: {exc}",)
+                exc.message_zh = f"申报编号{nomination.id}：{exc.message_zh or ''}".rstrip("：")
+            raise
+        if move is not None:
+            moves.append(move)
     return moves
+
+
+def _plan_one(session: Session, nomination: Nomination, event: Event, reason: str | None, data: dict[str, Any],
+              now: datetime, *, ahead: int) -> _Move | None:
+    current = State(nomination.state)
+    if destination(event, current) is None:
+        if _already_there(event, current, nomination, data):
+            return None
+        raise InvalidTransition(
+            f"cannot {event.value} nomination {nomination.id}: it is {current.value}",
+            message_zh=f"当前状态为“{STATE_LABELS_ZH[current]}”，不能执行此操作",
+        )
+    if event in REASON_REQUIRED and not reason:
+        raise GuardFailed(f"{event.value} needs a reason", message_zh="请填写理由")
+    rules = Rules(session, nomination, event, data, ahead=ahead)
+    new_state = run(NominationAdapter(state=current, judge=rules.check), event)
+    values = {"state": new_state, "version": nomination.version + 1, "updated_at": now, **_effects(event, data, now)}
+    return _Move(nomination, current, values)
 
 
 def _apply(session: Session, moves: list[_Move], event: Event, actor: Actor, reason: str | None,

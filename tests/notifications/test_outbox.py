@@ -21,6 +21,7 @@ from notifications import queue as mail_queue
 from notifications.models import MailStatus, MailTemplate, OutboxMail, message_id_for
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_draft, create_nomination
+from workflow import queries
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -39,7 +40,7 @@ def _audit(session, action: str) -> list[AuditEvent]:
 def test_a_transition_queues_its_mail_in_the_same_transaction(uow, campaign, spec, clock):
     with uow() as session:
         n = create_nomination(session, campaign, spec, State.SUBMITTED)
-        record = workflow.history(session, n.id)[-1]
+        record = queries.history(session, n.id)[-1]
     with uow() as session:
         [m] = _mails(session, n.id)
     key = f"n{n.id}:submit:t{record.id}"

@@ -15,6 +15,7 @@ from nominations.states import State
 from stages import service as stages
 from storage.db import make_engine, unit_of_work
 from tests.factories import create_nomination
+from workflow import queries
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -57,7 +58,7 @@ def _race(url: str, rounds: int) -> list[list[tuple[str, str]]]:
             outcome = sorted(out.get(timeout=5) for _ in procs)
             with unit_of_work(engine) as session:
                 row = session.get(Nomination, nomination_id)
-                log = workflow.history(session, nomination_id)
+                log = queries.history(session, nomination_id)
             winners = [ev for ev, res in outcome if res == "won"]
             assert len(winners) == 1, outcome
             losers = [res for _, res in outcome if res != "won"]

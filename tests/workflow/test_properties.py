@@ -9,6 +9,7 @@ from core.errors import JingongError
 from nominations.models import Nomination
 from nominations.states import State
 from tests.factories import OFFICE, create_draft
+from workflow import queries
 from workflow import service as workflow
 from workflow.machine import Event, edges
 
@@ -42,6 +43,6 @@ def test_random_events_stay_on_the_diagram(uow, campaign, spec, clock, sequence)
         assert new == state or ALLOWED.get((state, event)) == new, f"{state} --{event}--> {new}"
         state = new
     with uow() as session:
-        log = workflow.history(session, nomination_id)
+        log = queries.history(session, nomination_id)
         assert workflow.replay(log) == state
         assert [r.version for r in log] == list(range(2, len(log) + 2))

@@ -16,7 +16,7 @@ from nominations.models import Nomination, PriorAward, PriorAwardKind
 from nominations.states import State
 from tests.conftest import beijing
 from tests.factories import OFFICE, PATHS, create_draft, create_nomination
-from workflow import guards, hooks
+from workflow import guards, hooks, queries
 from workflow import service as workflow
 from workflow.machine import REASON_REQUIRED, Event, allowed_events, edges
 from workflow.models import TransitionRecord
@@ -30,7 +30,7 @@ def _data(event: Event) -> dict[str, str]:
 
 
 def _log(session, nomination_id: int) -> list[TransitionRecord]:
-    return workflow.history(session, nomination_id)
+    return queries.history(session, nomination_id)
 
 
 @pytest.mark.parametrize(("source", "event", "dest"), EDGES, ids=[f"{s}-{e}" for s, e, _ in EDGES])
@@ -218,6 +218,26 @@ def test_shortlist_and_track_counts_are_capped(sqlite_engine, spec, clock):
         workflow.transition(s, voted[10].id, Event.VET, actor=OFFICE, data={"track": "main"})
     with unit_of_work(sqlite_engine) as s:
         assert workflow.transition(s, voted[10].id, Event.VET, actor=OFFICE, data={"track": "finalist"})
+
+
+def test_a_batch_counts_its_own_rows_against_the_caps(uow, campaign, spec, clock):
+    """Every row of a batch is planned before any is written: the rows ahead of it count."""
+    with uow() as session:
+        for _ in range(spec.shortlist.max - 2):
+            create_nomination(session, campaign, spec, State.SHORTLISTED)
+        screened = [create_nomination(session, campaign, spec, State.SCREENED).id for _ in range(3)]
+        voted = [create_nomination(session, campaign, spec, State.VOTED).id for _ in range(spec.awards.main + 1)]
+    with pytest.raises(GuardFailed, match=f"nomination {screened[2]}: the shortlist already holds 25") as refused, \
+            uow() as session:
+        workflow.transition_many(session, screened, Event.SHORTLIST, actor=OFFICE)
+    assert refused.value.message_zh.startswith(f"申报编号{screened[2]}：")
+    with pytest.raises(GuardFailed, match="main track already holds 10 of 10"), uow() as session:
+        workflow.transition_many(session, voted, Event.VET, actor=OFFICE, data={"track": "main"})
+    with uow() as session:  # all or nothing
+        assert queries.count_in_state(session, campaign.id, State.SHORTLISTED) == spec.shortlist.max - 2
+        assert queries.count_in_state(session, campaign.id, State.VETTED) == 0
+        assert len(workflow.transition_many(session, screened[:2], Event.SHORTLIST, actor=OFFICE)) == 2
+        assert len(workflow.transition_many(session, voted[:10], Event.VET, actor=OFFICE, data={"track": "main"})) == 10
 
 
 def workflow_nominations(session, state: State) -> list[Nomination]:
