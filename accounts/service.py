@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from accounts.models import Role, User
 from core import clock
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 
 _hasher = PasswordHasher()
 #: verified against when the username is unknown, so a wrong name costs as long as a wrong password
@@ -102,13 +102,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.add(user)
-    return user
-
-
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} not found")
     return user
 
 
