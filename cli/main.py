@@ -163,10 +163,10 @@ def nominations_show(nomination_id: int) -> None:
             console.print(f"  {field}: {value}", markup=False)
     for p in problems:
         console.print(f"  missing/invalid: {p.field}: {p.message}", markup=False)
-    table = Table("at (local)", "event", "from", "to", "who", "reason")
+    table = Table("received (local)", "event", "from", "to", "who", "reason")
     for r in records:
-        table.add_row(spec.to_local(r.at).strftime("%Y-%m-%d %H:%M:%S"), r.event, r.from_state, r.to_state,
-                      r.actor, r.reason or "")
+        table.add_row(spec.to_local(r.received_at or r.at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r.event,
+                      r.from_state, r.to_state, r.actor, r.reason or "")
     console.print(table)
 
 

@@ -2,11 +2,17 @@
 
 Every service asks ``now()``; tests and the simulator swap the clock with ``use_clock``.
 Instants are always aware datetimes in UTC.
+
+``received()`` is the instant the act being served arrived: the web app stamps every request
+when its last byte is in (``web.arrival``), before it waits for a thread, a connection or the
+write lock, and every clock-enforced edge (the nomination deadline, the voting and objection
+windows) judges that instant. Outside a request (CLI, scheduler) it is ``now()``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from collections.abc import Iterator
@@ -103,3 +109,30 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         set_clock(previous)
+
+
+_received: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("jingong_received", default=None)
+
+
+def received() -> datetime:
+    """When the act being served arrived (see the module's note), or now outside a request."""
+    return _received.get() or now()
+
+
+def arrived(instant: datetime) -> contextvars.Token[datetime | None]:
+    """Mark ``instant`` as the arrival of what this context serves; ``contextvars`` carry it
+    into the worker thread that runs the request."""
+    return _received.set(ensure_utc(instant))
+
+
+def forget_arrival(token: contextvars.Token[datetime | None]) -> None:
+    _received.reset(token)
+
+
+@contextlib.contextmanager
+def arrived_at(instant: datetime) -> Iterator[datetime]:
+    token = arrived(instant)
+    try:
+        yield instant
+    finally:
+        forget_arrival(token)

@@ -76,3 +76,11 @@ class RateLimited(JingongError):
     def __init__(self, message: str, *, retry_after: int, message_zh: str | None = None) -> None:
         super().__init__(message, message_zh=message_zh)
         self.retry_after = max(1, retry_after)
+
+
+class DatabaseBusy(JingongError):
+    """The database could not take the write in time (a crowd far beyond what it can serve):
+    nothing was written; try again shortly."""
+
+    retry_after = 5
+    message_zh = "系统繁忙，本次操作未执行，请稍后重试"

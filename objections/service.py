@@ -42,7 +42,7 @@ def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str
     if not name or not contact or not facts:
         raise ValidationFailed("name, contact and facts are all required", message_zh="请填写姓名、联系方式和异议事实")
     stage = campaigns.get_stage(session, campaign.id or 0, StageName.NOTICE)
-    now = clock.now()
+    now = clock.received()
     if not campaigns.is_open(stage, now):
         raise GuardFailed("objections are accepted only while the public notice is open",
                           message_zh="当前不在公示期内，不受理异议")
@@ -99,7 +99,7 @@ def reply(session: Session, nomination_id: int, objection_id: int, text: str) ->
         raise NotFound(f"objection {objection_id} not found")
     if objection.status != ObjectionStatus.OPEN:
         raise InvalidTransition("the committee has ruled on this objection", message_zh="组委会已作出处理，不能再答复")
-    if clock.now() >= objection.reply_due_at:
+    if clock.received() >= objection.reply_due_at:
         raise GuardFailed("the reply deadline has passed", message_zh="答复期限已过")
     if not text.strip():
         raise ValidationFailed("the reply is empty", message_zh="请填写答复内容")

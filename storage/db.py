@@ -5,13 +5,20 @@ it, and it commits once at the end (or rolls back, dropping queued mail with it)
 registered with ``after_commit`` run only once the commit has happened.
 
 SQLite (the embedded default) runs in WAL mode with ``BEGIN IMMEDIATE`` for writes: deferred
-transactions from several writers fail with "database is locked" even with a busy timeout.
+transactions from several writers fail with "database is locked" even with a busy timeout. SQLite
+has one writer at a time, so the writers of a process wait for their turn in arrival order
+(``WriterLine``) before they take a connection, instead of racing for SQLite's lock with a busy
+timeout and a bounded pool: a crowd of submissions queues, and none of it times out. Read-only
+units of work take no turn (WAL readers never wait for the writer) and cannot write
+(``PRAGMA query_only``), so a read path that writes by mistake fails loudly instead of losing it.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +28,14 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from config.settings import get_settings
+from core.errors import DatabaseBusy
 
 _READONLY = "jingong_readonly"
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+#: SQLite connections a process may hold: more than the web app's worker threads (40), so that a
+#: reader never waits for the pool while the writers queue in the line
+SQLITE_POOL_SIZE, SQLITE_POOL_OVERFLOW = 8, 56
 
 
 def normalise_url(url: str) -> str:
@@ -45,14 +56,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", SQLITE_POOL_OVERFLOW)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # as many connections as the web app has worker threads (40): a rush waits for a thread, not
+    # for a connection (a pool timeout would be an error)
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 30)
     return create_engine(url, **kwargs)
 
 
@@ -71,8 +86,10 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(_READONLY):
+            conn.exec_driver_sql("PRAGMA query_only=1")
             conn.exec_driver_sql("BEGIN")
         else:
+            conn.exec_driver_sql("PRAGMA query_only=0")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -92,6 +109,52 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+class WriterLine:
+    """The writers of one SQLite database in this process, served one at a time in the order
+    they asked: the turn is handed to the longest waiter (a plain lock lets late comers
+    overtake). Not re-entrant: a write unit of work never opens another."""
+
+    def __init__(self, patience: float = 60.0) -> None:
+        self.patience = patience
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._taken = False
+
+    def acquire(self) -> None:
+        with self._lock:
+            if not self._taken:
+                self._taken = True
+                return
+            mine = threading.Event()
+            self._waiting.append(mine)
+        if mine.wait(self.patience):
+            return
+        with self._lock:
+            if mine.is_set():  # handed over just as the wait ended
+                return
+            self._waiting.remove(mine)
+        raise DatabaseBusy(f"waited {self.patience:.0f}s for the database's one writer")
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()  # the turn passes straight to the next in line
+            else:
+                self._taken = False
+
+
+_lines: weakref.WeakKeyDictionary[Engine, WriterLine] = weakref.WeakKeyDictionary()
+_lines_lock = threading.Lock()
+
+
+def writer_line(engine: Engine) -> WriterLine:
+    with _lines_lock:
+        line = _lines.get(engine)
+        if line is None:
+            line = _lines[engine] = WriterLine()
+        return line
+
+
 class UnitOfWork(Session):
     """A session that knows what to do after its commit."""
 
@@ -105,22 +168,30 @@ class UnitOfWork(Session):
 
 @contextlib.contextmanager
 def unit_of_work(engine: Engine | None = None, *, readonly: bool = False) -> Iterator[UnitOfWork]:
-    """One transaction: commit on success, roll back on any exception."""
+    """One transaction: commit on success, roll back on any exception. On SQLite a writing unit
+    waits for its turn in the writer line first."""
     engine = engine or get_engine()
-    bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
-    session = UnitOfWork(bind=bind, expire_on_commit=False)
+    line = writer_line(engine) if is_sqlite(engine) and not readonly else None
+    if line is not None:
+        line.acquire()
     try:
-        yield session
-        if not readonly:
-            session.commit()
-    except BaseException:
-        session.rollback()
-        session._after_commit.clear()
-        raise
+        bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
+        session = UnitOfWork(bind=bind, expire_on_commit=False)
+        try:
+            yield session
+            if not readonly:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            session._after_commit.clear()
+            raise
+        finally:
+            # close() ends the transaction (a rollback for the read-only case) without expiring
+            # loaded objects, so callers may read them after the block.
+            session.close()
     finally:
-        # close() ends the transaction (a rollback for the read-only case) without expiring
-        # loaded objects, so callers may read them after the block.
-        session.close()
+        if line is not None:
+            line.release()
     for callback in session._after_commit:
         callback()
 

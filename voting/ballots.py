@@ -87,7 +87,7 @@ def admit(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, i
     found = limiters(settings)
     found.address.hit(ip_hash)
     found.voter.hit(str(voter_id))
-    now = clock.now()
+    now = clock.received()
     win = _checked_window(engine, campaign_id, now)
     _checked_candidate(engine, campaign_id, nomination_id)
     return Ballot(win, campaign_id, nomination_id, voter_id, now.astimezone(win.zone).date().isoformat(), now,
@@ -98,7 +98,8 @@ def admission_is_cached(engine: Engine, campaign_id: int, nomination_id: int) ->
     """True when ``admit`` can answer from the caches alone (it will not touch the database)."""
     win = cached_window(engine, campaign_id)
     listed = cached_candidates(engine, campaign_id)
-    return win is not None and listed is not None and nomination_id in listed and win.opens <= clock.now() < win.closes
+    return (win is not None and listed is not None and nomination_id in listed
+            and win.opens <= clock.received() < win.closes)
 
 
 def _checked_window(engine: Engine, campaign_id: int, now: datetime) -> Window:

@@ -136,7 +136,8 @@ def nomination_out(request: Request, session: Any, nomination: Nomination, spec:
         problems=[{"field": p.field, "message": p.message, "message_zh": p.message_zh} for p in view["problems"]],
         attachments=[AttachmentOut.model_validate(a, from_attributes=True) for a in view["attachments"]],
         history=[{"event": r.event, "from_state": r.from_state, "to_state": r.to_state,
-                  "at": spec.to_local(r.at), "actor": r.actor, "reason": r.reason} for r in view["history"]],
+                  "at": spec.to_local(r.at), "received_at": spec.to_local(r.received_at or r.at),
+                  "actor": r.actor, "reason": r.reason} for r in view["history"]],
     )
 
 
@@ -259,7 +260,9 @@ def committee_read(user: CurrentUser, session: SessionDep, spec: SpecDep,
     return _row(n, user) | {
         "form": n.model_dump(mode="json", include=set(NominationFields.model_fields) | {"kind"}),
         "history": [{"event": r.event, "from_state": r.from_state, "to_state": r.to_state,
-                     "at": spec.to_local(r.at).isoformat(), "actor": r.actor, "reason": r.reason}
+                     "at": spec.to_local(r.at).isoformat(),
+                     "received_at": spec.to_local(r.received_at or r.at).isoformat(),
+                     "actor": r.actor, "reason": r.reason}
                     for r in queries.history(session, nomination_id)],
         "prior_awards": [{"edition": p.edition, "award": p.award}
                          for p in nominations.prior_awards_of(session, n, spec)],

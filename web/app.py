@@ -23,6 +23,7 @@ from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
 from web import errors
+from web.arrival import ArrivalStamp
 from wiring.bootstrap import bootstrap
 
 log = logging.getLogger("jingong.web")
@@ -114,6 +115,8 @@ def create_app(
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
+    # outermost: the arrival instant is taken before anything else waits
+    app.add_middleware(ArrivalStamp)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

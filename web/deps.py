@@ -44,10 +44,15 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+#: requests that only read: their transaction takes no write lock and cannot write
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[UnitOfWork]:
     """One transaction per request, committed when the handler returns without error and
-    before the response is sent (scope="function"), so a failed commit is never reported as done."""
-    with unit_of_work(get_engine(request)) as session:
+    before the response is sent (scope="function"), so a failed commit is never reported as done.
+    A GET reads only: on SQLite it never waits for the writers of a rush."""
+    with unit_of_work(get_engine(request), readonly=request.method in READ_METHODS) as session:
         yield session
 
 

@@ -7,11 +7,13 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 
 from core.beijing import beijing_text
 from core.errors import (
     ConcurrentChange,
     Conflict,
+    DatabaseBusy,
     DeadlinePassed,
     Forbidden,
     GuardFailed,
@@ -42,6 +44,8 @@ def status_of(exc: JingongError) -> int:
         return 404
     if isinstance(exc, RateLimited):
         return 429
+    if isinstance(exc, DatabaseBusy):
+        return 503
     if isinstance(exc, TooLarge):
         return 413
     if isinstance(exc, UnsupportedType):
@@ -83,8 +87,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(JingongError)
     async def _domain(request: Request, exc: JingongError) -> Response:
         response = error_response(request, status_of(exc), str(exc), message_zh(exc))
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | DatabaseBusy):
             response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(OperationalError)
+    async def _locked(request: Request, exc: OperationalError) -> Response:
+        # SQLite's lock held past its busy timeout by a writer outside the line (the scheduler,
+        # the mail sender): nothing was written, the client may retry
+        if "database is locked" not in str(exc.orig):
+            raise exc
+        busy = DatabaseBusy("the database is busy")
+        response = error_response(request, 503, str(busy), message_zh(busy))
+        response.headers["Retry-After"] = str(busy.retry_after)
         return response
 
     @app.exception_handler(UploadRejected)

@@ -101,7 +101,10 @@ class HistoryOut(BaseModel):
     event: str
     from_state: str
     to_state: str
+    #: when the change was written
     at: datetime
+    #: when the request that made it arrived: what the deadline judged
+    received_at: datetime
     actor: str
     reason: str | None
 

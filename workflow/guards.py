@@ -58,7 +58,7 @@ class Rules:
 
     def nomination_open(self) -> bool:
         stage = campaigns.get_stage(self.session, self.campaign.id or 0, StageName.NOMINATION)
-        now = clock.now()
+        now = clock.received()
         deadline = campaigns.submission_deadline(stage, self.spec, self.nomination.extension_until)
         local = self.spec.to_local(deadline).strftime("%Y-%m-%d %H:%M:%S")
         if now < stage.opens_at:

@@ -25,7 +25,11 @@ class TransitionRecord(SQLModel, table=True):
     version: int
     actor: str
     reason: str | None = None
+    #: when the change was written
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+    #: when the act that made it arrived (``core.clock.received``): what the clock's edges judged,
+    #: and what the status page and the audit trail show
+    received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 

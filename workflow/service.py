@@ -199,11 +199,13 @@ def _apply(session: Session, moves: list[_Move], event: Event, actor: Actor, rea
             message_zh="申报已被他人同时修改，本次操作未生效，请刷新后重试",
         )
     now = moves[0].values["updated_at"]
+    received = clock.received()
     clean = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
     records = [
         TransitionRecord(nomination_id=m.nomination.id or 0, campaign_id=m.nomination.campaign_id,
                          event=event.value, from_state=m.current.value, to_state=m.values["state"].value,
-                         version=m.values["version"], actor=str(actor), reason=reason, at=now, data=clean)
+                         version=m.values["version"], actor=str(actor), reason=reason, at=now,
+                         received_at=received, data=clean)
         for m in moves
     ]
     rows = [r.model_dump(exclude={"id"}) for r in records]
@@ -238,7 +240,7 @@ def _already_there(event: Event, current: State, nomination: Nomination, data: d
 
 def _effects(event: Event, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     if event is Event.SUBMIT:
-        return {"submitted_at": now}
+        return {"submitted_at": clock.received()}  # the instant the deadline judged
     if event is Event.VET:
         return {"track": Track(data["track"]).value}
     return {}
