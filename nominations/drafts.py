@@ -31,7 +31,7 @@ def deadline_of(session: Session, nomination_or_campaign: Nomination | Campaign,
 
 
 def _refuse_after(deadline: datetime) -> None:
-    if clock.now() >= deadline:
+    if clock.received() >= deadline:
         local = beijing_text(deadline, seconds=True)
         raise DeadlinePassed(
             f"the nomination deadline passed at {deadline.isoformat()} ({local} Beijing time); "

@@ -15,11 +15,13 @@ units of work take no turn (WAL readers never wait for the writer) and cannot wr
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import contextvars
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,36 +113,91 @@ def dispose_engines() -> None:
 
 class WriterLine:
     """The writers of one SQLite database in this process, served one at a time in the order
-    they asked: the turn is handed to the longest waiter (a plain lock lets late comers
-    overtake). Not re-entrant: a write unit of work never opens another."""
+    they asked: the turn is handed straight to the longest waiter (a plain lock lets late comers
+    overtake). Threads wait with ``acquire``; the web app waits in its event loop with
+    ``acquire_async`` (``writer_turn``), so a crowd of requests never ties up the worker threads
+    that the request holding the turn needs."""
 
     def __init__(self, patience: float = 60.0) -> None:
         self.patience = patience
         self._lock = threading.Lock()
-        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._waiting: collections.deque[Callable[[], None]] = collections.deque()
         self._taken = False
 
-    def acquire(self) -> None:
+    def _take_or_queue(self, hand_over: Callable[[], None]) -> bool:
         with self._lock:
             if not self._taken:
                 self._taken = True
-                return
-            mine = threading.Event()
-            self._waiting.append(mine)
-        if mine.wait(self.patience):
-            return
+                return True
+            self._waiting.append(hand_over)
+            return False
+
+    def _leave(self, hand_over: Callable[[], None], handed: Callable[[], bool]) -> bool:
+        """Stop waiting; True if the turn was handed over meanwhile (it is ours after all)."""
         with self._lock:
-            if mine.is_set():  # handed over just as the wait ended
-                return
-            self._waiting.remove(mine)
+            if handed():
+                return True
+            self._waiting.remove(hand_over)
+            return False
+
+    def acquire(self) -> None:
+        turn = threading.Event()
+        if self._take_or_queue(turn.set) or turn.wait(self.patience) or self._leave(turn.set, turn.is_set):
+            return
         raise DatabaseBusy(f"waited {self.patience:.0f}s for the database's one writer")
+
+    async def acquire_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        turn = loop.create_future()
+        handed = threading.Event()
+
+        def resolve() -> None:
+            if not turn.done():
+                turn.set_result(None)
+
+        def hand_over() -> None:  # called under self._lock, from any thread
+            handed.set()
+            loop.call_soon_threadsafe(resolve)
+
+        if self._take_or_queue(hand_over):
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self.patience)
+        except TimeoutError:
+            if not self._leave(hand_over, handed.is_set):
+                raise DatabaseBusy(f"waited {self.patience:.0f}s for the database's one writer") from None
+        except BaseException:  # cancelled (the client went away): give the turn back or the place up
+            if self._leave(hand_over, handed.is_set):
+                self.release()
+            raise
 
     def release(self) -> None:
         with self._lock:
             if self._waiting:
-                self._waiting.popleft().set()  # the turn passes straight to the next in line
+                self._waiting.popleft()()  # the turn passes straight to the next in line
             else:
                 self._taken = False
+
+
+#: set while the current request holds its database's writer turn (``writer_turn``): the units of
+#: work it opens, in whatever worker thread, do not queue again
+_turn_held: contextvars.ContextVar[bool] = contextvars.ContextVar("jingong_writer_turn", default=False)
+
+
+@contextlib.asynccontextmanager
+async def writer_turn(engine: Engine) -> AsyncIterator[None]:
+    """Hold ``engine``'s writer turn for a whole request (SQLite; elsewhere nothing to wait for)."""
+    if not is_sqlite(engine) or _turn_held.get():
+        yield
+        return
+    line = writer_line(engine)
+    await line.acquire_async()
+    token = _turn_held.set(True)
+    try:
+        yield
+    finally:
+        _turn_held.reset(token)
+        line.release()
 
 
 _lines: weakref.WeakKeyDictionary[Engine, WriterLine] = weakref.WeakKeyDictionary()
@@ -171,7 +228,7 @@ def unit_of_work(engine: Engine | None = None, *, readonly: bool = False) -> Ite
     """One transaction: commit on success, roll back on any exception. On SQLite a writing unit
     waits for its turn in the writer line first."""
     engine = engine or get_engine()
-    line = writer_line(engine) if is_sqlite(engine) and not readonly else None
+    line = writer_line(engine) if is_sqlite(engine) and not readonly and not _turn_held.get() else None
     if line is not None:
         line.acquire()
     try:

@@ -23,6 +23,7 @@ from stages.scheduler import start_scheduler
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
 from web import errors
+from web.admission import Admission
 from web.arrival import ArrivalStamp
 from wiring.bootstrap import bootstrap
 
@@ -115,7 +116,8 @@ def create_app(
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
-    # outermost: the arrival instant is taken before anything else waits
+    # the last added is the outermost: the arrival is stamped before a request waits for anything
+    app.add_middleware(Admission)
     app.add_middleware(ArrivalStamp)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

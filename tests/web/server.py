@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,18 +38,25 @@ class Server:
 
 @contextmanager
 def running_server(tmp: Path, clock_start: str = "2021-05-20T10:00:00+08:00", *,
-                   first_start: bool = True) -> Iterator[Server]:
+                   first_start: bool = True, database_url: str | None = None,
+                   prepare: Callable[[str], None] | None = None,
+                   extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """``prepare(database_url)`` runs after ``jingong init`` and before the server starts."""
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD", "SMTP_HOST", "MAIL_OUTBOX_DIR"}}
     env |= {"JINGONG_DATA_DIR": str(tmp / "data"), "JINGONG_CLOCK_START": clock_start,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1", "MAIL_POLL_SECONDS": "1"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
     cli = [sys.executable, "-m", "cli.main"]
     subprocess.run([*cli, "init"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    if prepare is not None:
+        prepare(database_url or f"sqlite:///{tmp / 'data' / 'jingong.db'}")
     log = tmp / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
