@@ -150,7 +150,7 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
         # the rest of the committee's pages, and what used to be inline handlers
         for path in ("/committee", "/committee/calendar", "/committee/review", "/committee/objections",
                      "/committee/audit", "/committee/mail", "/committee/users", "/committee/votes"):
-            assert page.goto(path).ok, path  # type: ignore[union-attr]
+            assert page.goto(path).ok, path
         page.goto("/committee/screening")
         with page.expect_navigation():
             page.select_option("select.autosubmit", "shortlisted")  # app.js submits the filter
@@ -162,7 +162,7 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
         shoot(browser, watch, server.url, "/committee/shortlist", "committee-shortlist", screenshots, cookies)
         page.goto(status_url)
         assert page.text_content(".state") == "初步候选人"
-        assert not page.goto("/status/" + "A" * 32).ok  # type: ignore[union-attr]
+        assert not page.goto("/status/" + "A" * 32).ok
         assert page.locator("a.history-back").count() == 1  # the Chinese error page
         page.close()
     watch.check()
@@ -171,7 +171,7 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
     with running_server(tmp_path, "2021-07-02T09:00:00+08:00", first_start=False) as server:
         page = watch.page(browser, server.url)
         for path in ("/", "/apply/unit", "/notice", "/commended"):
-            assert page.goto(path).ok, path  # type: ignore[union-attr]
+            assert page.goto(path).ok, path
         page.goto("/candidates")
         person = page.locator("article.person", has_text="周匠人")
         assert person.count() == 1
