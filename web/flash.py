@@ -31,6 +31,7 @@ class Flash:
 def add(request: Request, text: str, kind: Kind = "notice") -> None:
     """Leave ``text`` for the next page this browser renders."""
     request.session[KEY] = [kind, text[:MAX_CHARS]]
+    request.state.flash_left = True
 
 
 def redirect(request: Request, url: str, text: str, kind: Kind = "notice") -> RedirectResponse:
@@ -40,11 +41,16 @@ def redirect(request: Request, url: str, text: str, kind: Kind = "notice") -> Re
 
 
 def pop(request: Request) -> Flash | None:
-    """The waiting message, removed from the session; None when there is none (or no session)."""
+    """The waiting message, removed from the session; None when there is none (or no session).
+
+    A message left by this same request is dropped, not shown: a page rendered after ``add`` means
+    the act failed after all (its commit, say), and "done" must not appear, here or on the next page."""
     cookie: dict[str, Any] | None = request.scope.get("session")
     if not cookie or KEY not in cookie:
         return None
     stored = cookie.pop(KEY)
+    if getattr(request.state, "flash_left", False):
+        return None
     if isinstance(stored, list) and len(stored) == 2 and stored[0] in ("notice", "error"):
         return Flash(kind=stored[0], text=str(stored[1]))
     return None

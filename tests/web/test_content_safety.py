@@ -9,20 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from PIL import ExifTags, Image
 from sqlmodel import select
 
 from config.settings import Settings
 from core.clock import ManualClock
+from core.errors import Conflict
 from nominations.models import Attachment, Nomination
 from nominations.states import State
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.web.conftest import login, pdf_bytes, png_bytes
 from tests.web.test_api import form_json
-from web import headers
+from web import flash, headers
 from web.app import create_app
 from web.templating import TEMPLATES_DIR
 
@@ -209,6 +210,17 @@ def test_a_flash_shows_once_after_the_redirect(client: TestClient, make_user: An
     first = client.get("/committee/users").text
     assert 'role="status">已创建用户 reviewer1</p>' in first
     assert "已创建用户" not in client.get("/committee/users").text  # once
+
+
+def test_a_message_of_an_act_that_failed_later_is_never_shown(app: FastAPI, client: TestClient) -> None:
+    def act(request: Request) -> None:
+        flash.add(request, "已创建用户 ghost")
+        raise Conflict("the commit lost a race", message_zh="操作未完成，请重试")  # what a failed commit looks like
+
+    app.add_api_route("/committee/act-that-fails", act, methods=["POST"])
+    failed = client.post("/committee/act-that-fails")
+    assert failed.status_code == 409 and "操作未完成" in failed.text and "已创建用户" not in failed.text
+    assert "已创建用户" not in client.get("/").text
 
 
 def test_a_refusal_travels_to_the_status_page_as_an_error(client: TestClient) -> None:
