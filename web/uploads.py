@@ -15,9 +15,11 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 from fastapi.responses import FileResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -187,8 +189,10 @@ async def store_upload(request: Request, token: str) -> Attachment:
         files = [f for f in form.files if f.field == "file"]
         if len(files) != 1 or files[0].size == 0:
             raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
-        # judged before the write transaction opens: reading the file holds no lock
-        attachments.judge(files[0], kind, photo_max_bytes=settings.photo_max_bytes)
+        # judged before the write transaction opens: reading the file holds no lock; in a worker
+        # thread, since re-encoding a photo is CPU work the event loop (and the vote lane) must not wait on
+        await anyio.to_thread.run_sync(partial(attachments.judge, files[0], kind,
+                                               photo_max_bytes=settings.photo_max_bytes))
         with unit_of_work(engine) as session:
             return attachments.store(session, token, kind, files[0], uploads_dir)
     except BaseException:
