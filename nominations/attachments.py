@@ -4,7 +4,8 @@ listed and fetched for download.
 The HTTP side (``web.uploads``) streams the body to a temporary file and hands it over as an
 ``Upload``; here the file is judged by its first bytes with ``filetype`` (the file's name and the
 browser's content type are not trusted), moved to its place and recorded. Only images, PDF,
-PPT/PPTX and video are evidence; a photo is a JPEG or PNG under its own, smaller size limit.
+PPT/PPTX and video are evidence; a photo is a JPEG or PNG under its own, smaller size limit, and is
+re-encoded from its pixels (no EXIF, nothing appended) before it is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.errors import NotFound, TooLarge, UnsupportedType, ValidationFailed
-from nominations import drafts
+from nominations import drafts, photos
 from nominations.models import Attachment, AttachmentKind, Nomination
 
 IMAGE_TYPES = {"jpg", "png", "gif", "webp", "bmp"}
@@ -69,7 +70,8 @@ def parse_kind(raw: str | None) -> AttachmentKind:
 
 def judge(upload: Upload, kind: AttachmentKind, *, photo_max_bytes: int) -> None:
     """Refuse a photo over its limit and any file whose content is not accepted for ``kind``;
-    otherwise set the upload's type from its content."""
+    otherwise set the upload's type from its content. A photo is re-encoded in place
+    (``nominations.photos``); other evidence is kept as uploaded and always sent as a download."""
     if kind is AttachmentKind.PHOTO and upload.size > photo_max_bytes:
         raise too_large(photo_max_bytes)
     allowed = PHOTO_TYPES if kind is AttachmentKind.PHOTO else EVIDENCE_TYPES
@@ -83,6 +85,9 @@ def judge(upload: Upload, kind: AttachmentKind, *, photo_max_bytes: int) -> None
                               message_zh=f"文件“{upload.filename}”的类型不被接受（按内容识别），"
                                          f"可接受：{'、'.join(sorted(allowed))}")
     upload.extension, upload.content_type = found.extension, found.mime
+    if kind is AttachmentKind.PHOTO:  # shown publicly: only pixels we wrote leave the server
+        upload.size, upload.sha256, upload.content_type = photos.reencode(upload.path, found.extension,
+                                                                          upload.filename)
 
 
 def store(session: Session, token: str, kind: AttachmentKind, upload: Upload, uploads_dir: Path) -> Attachment:

@@ -25,6 +25,7 @@ from voting.lane import VoteLane
 from web import errors
 from web.admission import Admission
 from web.arrival import ArrivalStamp
+from web.headers import JingongApp
 from wiring.bootstrap import bootstrap
 
 log = logging.getLogger("jingong.web")
@@ -94,7 +95,7 @@ def create_app(
             for handle in reversed(handles):
                 handle.shutdown()
 
-    app = FastAPI(
+    app = JingongApp(
         title="jingong",
         summary="The craftsman-award (津工精匠) selection service",
         description="Applicant portal, committee dashboard, public pages and this JSON API. "
@@ -102,6 +103,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    # CSP, nosniff, no-referrer, DENY, Permissions-Policy (web/headers.py); HSTS behind https
+    app.https = settings.public_base_url.startswith("https://")
     app.state.engine = engine
     app.state.settings = settings
     app.state.scheduler = None

@@ -4,7 +4,6 @@ audit trail, calendar, outbox, users. Every POST form carries the session's CSRF
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -27,7 +26,7 @@ from objections import service as objections
 from objections.models import ObjectionStatus
 from stages import service as stages
 from voting import tally
-from web import security
+from web import flash, security
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
 from web.errors import message_zh
 from web.schemas import AttachmentId, NominationId, ObjectionId
@@ -41,18 +40,12 @@ router = APIRouter(prefix="/committee", include_in_schema=False)
 AdminOnly = Depends(require("users"))
 
 
-def _flash(url: str, message: str) -> RedirectResponse:
-    sep = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{sep}msg={quote(message[:300])}", status_code=303)
-
-
 def _safe_next(raw: Any, default: str = "/committee") -> str:
     text = raw if isinstance(raw, str) else ""
     return text if text.startswith("/committee") and "//" not in text and "\\" not in text else default
 
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    context.setdefault("msg", request.query_params.get("msg"))
     return render(request, f"committee/{name}", context, status_code=status_code)
 
 
@@ -125,15 +118,15 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
     actor, cid = bulk.actor_of(user), campaign.id or 0
     if action == "open":
         stages.open_stage(session, cid, name, actor=actor, reason=reason)
-        return _flash("/committee/calendar", "已开启阶段")
+        return flash.redirect(request, "/committee/calendar", "已开启阶段")
     if action == "close":
         stages.close_stage(session, cid, name, actor=actor, reason=reason)
-        return _flash("/committee/calendar", "已关闭阶段")
+        return flash.redirect(request, "/committee/calendar", "已关闭阶段")
     if action == "move":
         opens, closes = (campaigns.local_instant(str(value), campaign.timezone) if value else None
                          for value in (form.get("opens_at"), form.get("closes_at")))
         stages.move_window(session, cid, name, actor=actor, reason=reason, opens_at=opens, closes_at=closes)
-        return _flash("/committee/calendar", "已调整阶段时间")
+        return flash.redirect(request, "/committee/calendar", "已调整阶段时间")
     raise NotFound(f"no action {action!r}; use open, close or move", message_zh="没有该操作")
 
 
@@ -186,7 +179,7 @@ async def bulk_post(request: Request, user: CurrentUser, session: SessionDep) ->
     changed = bulk.fire_many(session, user, ids, event if isinstance(event, str) else "",
                              reason=reason if isinstance(reason, str) else None, data=data)
     label = EVENT_LABELS_ZH.get(Event(str(event)), str(event))
-    return _flash(back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
+    return flash.redirect(request, back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
 
 
 # --- one nomination ------------------------------------------------------------------------------
@@ -227,8 +220,8 @@ async def act(nomination_id: NominationId, request: Request, user: CurrentUser, 
                        reason=reason if isinstance(reason, str) else None, data=data, expected_version=expected)
     back = _safe_next(form.get("next"), f"/committee/nominations/{nomination_id}")
     if record is None:
-        return _flash(back, "状态未变（已是该状态）")
-    return _flash(back, f"申报{nomination_id}：{STATE_LABELS_ZH[State(record.from_state)]} → "
+        return flash.redirect(request, back, "状态未变（已是该状态）")
+    return flash.redirect(request, back, f"申报{nomination_id}：{STATE_LABELS_ZH[State(record.from_state)]} → "
                         f"{STATE_LABELS_ZH[State(record.to_state)]}")
 
 
@@ -239,7 +232,7 @@ async def paper(nomination_id: NominationId, request: Request, user: CurrentUser
     if not isinstance(copies, str) or not copies.isdigit() or len(copies) > 3:
         raise ValidationFailed("copies must be a number", message_zh="请填写份数")
     bulk.record_paper(session, user, nominations.get(session, nomination_id), int(copies))
-    return _flash(f"/committee/nominations/{nomination_id}", f"已登记收到纸质材料{copies}份")
+    return flash.redirect(request, f"/committee/nominations/{nomination_id}", f"已登记收到纸质材料{copies}份")
 
 
 @router.get("/attachments/{attachment_id}")
@@ -276,7 +269,8 @@ async def shortlist_post(request: Request, user: CurrentUser, session: SessionDe
         bulk.fire_many(session, user, remove, Event.UNSHORTLIST)
     if add:
         bulk.fire_many(session, user, add, Event.SHORTLIST)
-    return _flash("/committee/shortlist", f"初步候选人名单已保存：新增{len(add)}名，移出{len(remove)}名")
+    return flash.redirect(request, "/committee/shortlist",
+                          f"初步候选人名单已保存：新增{len(add)}名，移出{len(remove)}名")
 
 
 def _tally(session: Session, campaign: Campaign, n: Nomination) -> int | None:
@@ -326,7 +320,8 @@ async def objection_rule(objection_id: ObjectionId, request: Request, user: Curr
         raise ValidationFailed("decision must be uphold or dismiss", message_zh="请选择异议成立或不成立")
     objections.rule(session, user, objection_id, uphold=decision == "uphold",
                     reason=reason if isinstance(reason, str) else None)
-    return _flash("/committee/objections", "已作出处理：" + ("异议成立" if decision == "uphold" else "异议不成立"))
+    ruling = "异议成立" if decision == "uphold" else "异议不成立"
+    return flash.redirect(request, "/committee/objections", f"已作出处理：{ruling}")
 
 
 # --- audit trail, outbox, users -----------------------------------------------------------------
@@ -372,5 +367,5 @@ async def users_post(request: Request, user: CurrentUser, session: SessionDep) -
         audit.record(session, actor=bulk.actor_of(user), action="user_created", subject=f"user:{created.username}",
                      data={"role": str(created.role)})
     except JingongError as exc:
-        return _flash("/committee/users", "未能创建：" + message_zh(exc))
-    return _flash("/committee/users", f"已创建用户 {created.username}")
+        return flash.redirect(request, "/committee/users", "未能创建：" + message_zh(exc), "error")
+    return flash.redirect(request, "/committee/users", f"已创建用户 {created.username}")

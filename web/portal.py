@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from campaigns import service as campaigns
 from core.errors import JingongError, NotFound
@@ -14,6 +14,7 @@ from nominations import attachments, drafts
 from nominations import service as nominations
 from nominations.models import AttachmentKind, NominationKind
 from objections import service as objections
+from web import flash
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.forms import FIELD_LABELS, nomination_changes
@@ -23,6 +24,10 @@ from web.uploads import send_file, store_upload
 from workflow import applicants
 
 router = APIRouter(include_in_schema=False)
+
+# shown once on the status page after the act (web/flash.py), never carried in its link
+SAVED = "草稿已保存。请收藏本页链接，以便随时回来继续填写。"
+SUBMITTED = "申报已提交，谢谢！"
 
 ATTACHMENT_LABELS_ZH = {
     AttachmentKind.PHOTO.value: "一寸近期免冠照片",
@@ -85,15 +90,9 @@ async def apply_post(kind: str, request: Request, session: SessionDep, campaign:
         try:
             applicants.submit(session, nomination)
         except JingongError as exc:  # refused before writing: the draft is still kept
-            return RedirectResponse(f"/status/{nomination.token}?refused={_quote(message_zh(exc))}", 303)
-        return RedirectResponse(f"/status/{nomination.token}?done=submitted", 303)
-    return RedirectResponse(f"/status/{nomination.token}?done=saved", 303)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:500])
+            return flash.redirect(request, f"/status/{nomination.token}", message_zh(exc), "error")
+        return flash.redirect(request, f"/status/{nomination.token}", SUBMITTED)
+    return flash.redirect(request, f"/status/{nomination.token}", SAVED)
 
 
 def _status_page(request: Request, session: Any, nomination: Any, campaign: Any, spec: Any, *,
@@ -101,15 +100,9 @@ def _status_page(request: Request, session: Any, nomination: Any, campaign: Any,
     view = applicants.status_view(session, nomination, spec)
     return render(request, "status.html", {
         **form_context(session, campaign, spec), **view, "kind": NominationKind(nomination.kind),
-        "error": error or request.query_params.get("refused"), "notice": notice or _notice(request),
+        "error": error, "notice": notice,
         "objections": objections.of_nomination(session, nomination.id or 0),
     }, status_code=status_code)
-
-
-def _notice(request: Request) -> str | None:
-    return {"saved": "草稿已保存。请收藏本页链接，以便随时回来继续填写。", "submitted": "申报已提交，谢谢！",
-            "uploaded": "材料已上传。", "withdrawn": "申报已撤回。", "replied": "答复已提交。"}.get(
-        request.query_params.get("done", ""))
 
 
 @router.get("/status/{token}")
@@ -137,8 +130,8 @@ async def status_post(token: str, request: Request, session: SessionDep, campaig
         except JingongError as exc:  # refused before writing: the changes are still saved
             return _status_page(request, session, nomination, campaign, spec,
                                 error="草稿已保存，但未能提交：" + message_zh(exc), status_code=status_of(exc))
-        return RedirectResponse(f"/status/{token}?done=submitted", 303)
-    return RedirectResponse(f"/status/{token}?done=saved", 303)
+        return flash.redirect(request, f"/status/{token}", SUBMITTED)
+    return flash.redirect(request, f"/status/{token}", SAVED)
 
 
 @router.post("/status/{token}/withdraw")
@@ -147,7 +140,7 @@ async def withdraw_post(token: str, request: Request, session: SessionDep) -> Re
     form = await request.form()
     reason = form.get("reason")
     applicants.withdraw(session, nomination, reason if isinstance(reason, str) else None)
-    return RedirectResponse(f"/status/{token}?done=withdrawn", 303)
+    return flash.redirect(request, f"/status/{token}", "申报已撤回。")
 
 
 @router.post("/status/{token}/objections/{objection_id}/reply")
@@ -156,13 +149,13 @@ async def reply_post(token: str, objection_id: ObjectionId, request: Request, se
     form = await request.form()
     text = form.get("reply")
     objections.reply(session, nomination.id or 0, objection_id, text if isinstance(text, str) else "")
-    return RedirectResponse(f"/status/{token}?done=replied", 303)
+    return flash.redirect(request, f"/status/{token}", "答复已提交。")
 
 
 @router.post("/status/{token}/attachments")
 async def upload_post(token: str, request: Request) -> Response:
     await store_upload(request, token)
-    return RedirectResponse(f"/status/{token}?done=uploaded#attachments", 303)
+    return flash.redirect(request, f"/status/{token}#attachments", "材料已上传。")
 
 
 @router.get("/status/{token}/attachments/{attachment_id}")

@@ -4,7 +4,7 @@ the commendation list. Only name, unit, photo, deeds and awards; never phone or 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from campaigns import service as campaigns
@@ -13,6 +13,7 @@ from config.campaign import StageName
 from core.errors import JingongError, NotFound
 from nominations import public as public_lists
 from objections import service as objections
+from web import flash
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.schemas import NominationId
@@ -42,7 +43,6 @@ def _notice(request: Request, session: Session, campaign: Campaign, *, error: st
     return render(request, "public/notice.html", {
         "campaign": campaign, "candidates": rows, "stage": stage, "open": campaigns.is_open(stage),
         "tracks": TRACK_LABELS_ZH, "error": error, "values": values or {},
-        "done": request.query_params.get("done") == "1",
     }, status_code=status_code)
 
 
@@ -65,7 +65,7 @@ async def objection_post(request: Request, session: SessionDep, campaign: Campai
         text = message_zh(exc) if isinstance(exc, JingongError) else "内容含有不允许的字符"
         code = status_of(exc) if isinstance(exc, JingongError) else 422
         return _notice(request, session, campaign, error=text, values=values, status_code=code)
-    return RedirectResponse("/notice?done=1", 303)
+    return flash.redirect(request, "/notice", "您的异议已收到，组委会办公室将依规核查处理。")
 
 
 @router.get("/commended")

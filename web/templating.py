@@ -14,6 +14,7 @@ from accounts.service import ROLE_LABELS_ZH
 from core import clock
 from core.beijing import BEIJING, beijing_text
 from nominations.states import STATE_LABELS_ZH, State
+from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -72,7 +73,8 @@ env.filters.update(
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
            status_code: int = 200) -> HTMLResponse:
     cookie = request.scope.get("session") or {}  # the signed session cookie's contents
-    ctx: dict[str, Any] = {"now": clock.now(), "csrf_token": cookie.get("csrf", "")}
+    # the message an act left for this page (web/flash.py), shown once by base.html
+    ctx: dict[str, Any] = {"now": clock.now(), "csrf_token": cookie.get("csrf", ""), "flash": flash.pop(request)}
     ctx.update(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     spec = ctx.setdefault("spec", getattr(request.state, "spec", None))

@@ -15,9 +15,11 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 from fastapi.responses import FileResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -187,8 +189,10 @@ async def store_upload(request: Request, token: str) -> Attachment:
         files = [f for f in form.files if f.field == "file"]
         if len(files) != 1 or files[0].size == 0:
             raise UploadRejected(422, "send exactly one non-empty file in the field 'file'", "请选择要上传的文件")
-        # judged before the write transaction opens: reading the file holds no lock
-        attachments.judge(files[0], kind, photo_max_bytes=settings.photo_max_bytes)
+        # judged before the write transaction opens: reading the file holds no lock; in a worker
+        # thread, since re-encoding a photo is CPU work the event loop (and the vote lane) must not wait on
+        await anyio.to_thread.run_sync(partial(attachments.judge, files[0], kind,
+                                               photo_max_bytes=settings.photo_max_bytes))
         with unit_of_work(engine) as session:
             return attachments.store(session, token, kind, files[0], uploads_dir)
     except BaseException:
@@ -196,11 +200,22 @@ async def store_upload(request: Request, token: str) -> Attachment:
         raise
 
 
+#: the types a photo is re-encoded to (nominations/photos.py); only these are ever shown inline
+INLINE_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+#: on top of the page policy (web/headers.py): a stored file opened as a page runs nothing, loads
+#: nothing and is its own opaque origin
+FILE_CSP = "default-src 'none'; sandbox"
+
+
 def send_file(stored: attachments.StoredFile, *, public_photo: bool = False) -> FileResponse:
-    """Evidence downloads under its own name; a public photo shows inline and may be cached
-    for a few minutes (it is only shown while its candidate is on a public list)."""
+    """Every stored file is a download (``Content-Disposition: attachment``) under its own name;
+    a public photo of a re-encoded image type shows inline and may be cached for a few minutes
+    (it is only shown while its candidate is on a public list). ``nosniff`` comes with every answer."""
     attachment = stored.attachment
-    if public_photo:
-        return FileResponse(stored.path, media_type=attachment.content_type,
-                            headers={"Cache-Control": "public, max-age=300"})
-    return FileResponse(stored.path, media_type=attachment.content_type, filename=attachment.filename)
+    if public_photo and attachment.content_type in INLINE_IMAGE_TYPES:
+        return FileResponse(stored.path, media_type=attachment.content_type, content_disposition_type="inline",
+                            filename=f"photo-{attachment.id}.{attachment.content_type.removeprefix('image/')}",
+                            headers={"Cache-Control": "public, max-age=300", "Content-Security-Policy": FILE_CSP})
+    return FileResponse(stored.path, media_type=attachment.content_type or "application/octet-stream",
+                        filename=attachment.filename, content_disposition_type="attachment",
+                        headers={"Content-Security-Policy": FILE_CSP})

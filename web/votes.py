@@ -4,11 +4,10 @@ tally, flags and invalidation. Every rule lives in the ``voting`` package."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Cookie, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
@@ -24,6 +23,7 @@ from storage.db import unit_of_work
 from voting import casting, codes, identities, monitor, tally, windows
 from voting.lane import VoteLane
 from voting.models import FlagKind
+from web import flash
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, EngineDep, SessionDep, SettingsDep, require
 from web.errors import message_zh, status_of
 from web.schemas import Id, Str32, Str254, Str2000
@@ -174,7 +174,6 @@ def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | No
     return render(request, "public/vote.html", {
         "campaign": campaign, "stage": stage, "open": stage.opens_at <= clock.now() < stage.closes_at,
         "candidates": rows, "voter": voter, "error": error, "pending": pending, "counts": counts, "rules": rules,
-        "msg": request.query_params.get("msg"),
     }, status_code=status_code)
 
 
@@ -220,7 +219,7 @@ async def vote_verify(request: Request, engine: EngineDep, settings: SettingsDep
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
                            pending=pending)
-    response = RedirectResponse(f"/vote?msg={quote('验证成功，请为您支持的候选人投票')}", status_code=303)
+    response = flash.redirect(request, "/vote", "验证成功，请为您支持的候选人投票")
     _set_cookie(response, token, settings.voter_session_seconds, request.url.scheme == "https")
     return response
 
@@ -236,7 +235,7 @@ def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc)
     msg = f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票"
-    return RedirectResponse(f"/vote?msg={quote(msg)}#c{nomination_id}", status_code=303)
+    return flash.redirect(request, f"/vote#c{nomination_id}", msg)
 
 
 def _page_after(request: Request, engine: Engine, *, error: str | None = None, status_code: int = 200,
@@ -267,7 +266,7 @@ def committee_votes(request: Request, session: SessionDep, campaign: CampaignDep
         "mismatches": tally.verify(session, cid), "flags": monitor.list_flags(session, cid),
         "flag_labels": FLAG_LABELS_ZH, "recent": recent, "names": standings.names(),
         "minute_local": lambda m: monitor.minute_local(m, campaign.timezone),
-        "may_invalidate": accounts.may(Role(user.role), "votes"), "msg": request.query_params.get("msg"),
+        "may_invalidate": accounts.may(Role(user.role), "votes"),
     })
 
 
@@ -280,5 +279,5 @@ async def committee_invalidate(vote_id: Id, request: Request, session: SessionDe
         # the request's own transaction: a second one would wait for its write lock on SQLite
         tally.invalidate(session, vote_id, actor=bulk.actor_of(user), reason=form.get("reason", "")[:2000])
     except JingongError as exc:  # refused before anything changed
-        return RedirectResponse(f"/committee/votes?msg={quote(message_zh(exc))}", status_code=303)
-    return RedirectResponse(f"/committee/votes?msg={quote(f'第{vote_id}号票已作废')}", status_code=303)
+        return flash.redirect(request, "/committee/votes", message_zh(exc), "error")
+    return flash.redirect(request, "/committee/votes", f"第{vote_id}号票已作废")

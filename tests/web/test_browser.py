@@ -3,6 +3,10 @@
 The applicant submits with a photo in May 2021; the office screens and shortlists; after a
 restart in July (voting open) the public deeds page shows the candidate, with a ``<script>``
 in the deeds shown as text.
+
+Every page walked runs under the real Content-Security-Policy (web/headers.py): any violation the
+browser reports on its console fails the test. Screenshots of a public and a committee page, at
+desktop and phone size, go to ``JINGONG_SCREENSHOTS`` (default: the test's temporary folder).
 """
 
 from __future__ import annotations
@@ -25,6 +29,51 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 XSS = '<script>window.__xss = 1</script>扎根一线三十年'
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+DARK_RED = "rgb(139, 0, 0)"  # the header's background in web/static/style.css
+
+
+class CspWatch:
+    """What the browser says about the Content-Security-Policy (and uncaught script errors) on
+    every page opened through ``page``."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def page(self, browser: Any, base_url: str, **options: Any) -> Any:
+        page = browser.new_page(base_url=base_url, **options)
+        page.set_default_timeout(20_000)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.violations.append(f"script error: {error}"))
+        return page
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.violations.append(f"{message.type}: {message.text}")
+
+    def check(self) -> None:
+        assert not self.violations, "\n".join(self.violations)
+
+
+def shoot(browser: Any, watch: CspWatch, base_url: str, path: str, name: str, folder: Path,
+          cookies: list[Any] | None = None) -> None:
+    """``path`` at desktop and phone size, with the stylesheet applied (the header is dark red)."""
+    for size, viewport in SIZES.items():
+        page = watch.page(browser, base_url, viewport=viewport, is_mobile=size == "phone",
+                          device_scale_factor=1)
+        if cookies:
+            page.context.add_cookies(cookies)
+        page.goto(path)
+        assert page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor") == DARK_RED
+        page.screenshot(path=str(folder / f"{name}-{size}.png"), full_page=True)
+        page.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("JINGONG_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +92,12 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
+def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: Path) -> None:
     photo = tmp_path / "photo.png"
     photo.write_bytes(png_bytes(40, 56))
+    watch = CspWatch()
     with running_server(tmp_path, "2021-05-20T10:00:00+08:00") as server:
-        page = browser.new_page(base_url=server.url)
-        page.set_default_timeout(20_000)
+        page = watch.page(browser, server.url)
         # the applicant: self-nomination, saved, photo, submitted
         page.goto("/apply/self")
         for field, value in {"name": "周匠人", "ethnicity": "汉族", "birth_date": "1972-06-01", "education": "大专",
@@ -67,12 +116,17 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         status_url = page.url.split("?")[0]
         page.select_option("select[name=kind]", "photo")
         page.set_input_files("input[name=file]", str(photo))
-        page.click("form.upload button")
-        page.wait_for_url("**done=uploaded**")
+        with page.expect_navigation():
+            page.click("form.upload button")
+        assert "材料已上传" in page.text_content("[role=status]")  # a flash, not a query string
+        assert "?" not in page.url
         assert "photo.png" in page.content() and "（当前照片）" in page.content()
-        page.click("button[value=submit]")
-        page.wait_for_url("**done=submitted**")
+        with page.expect_navigation():
+            page.click("button[value=submit]")
         assert page.text_content(".state") == "已提交"
+        assert "申报已提交" in page.text_content("[role=status]")
+        page.reload()
+        assert page.locator("[role=status]").count() == 0  # shown once
 
         # the office: log in, pass screening, shortlist with the live counter
         page.goto("/committee/screening")
@@ -90,17 +144,34 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         page.check(".shortlist-box")
         assert page.text_content("#shortlist-count") == "1"
         assert "还差19名" in page.text_content("#shortlist-hint")
-        page.click("#shortlist-form button.primary")
-        page.wait_for_url("**/committee/shortlist?msg=**")
-        assert "新增1名" in page.content()
+        with page.expect_navigation():
+            page.click("#shortlist-form button.primary")
+        assert "新增1名" in page.text_content("[role=status]")
+        # the rest of the committee's pages, and what used to be inline handlers
+        for path in ("/committee", "/committee/calendar", "/committee/review", "/committee/objections",
+                     "/committee/audit", "/committee/mail", "/committee/users", "/committee/votes"):
+            assert page.goto(path).ok, path
+        page.goto("/committee/screening")
+        with page.expect_navigation():
+            page.select_option("select.autosubmit", "shortlisted")  # app.js submits the filter
+        assert "state=shortlisted" in page.url and "周匠人" in page.content()
+        nomination_id = page.locator("td", has_text="周匠人").locator("xpath=..").locator("td").nth(1).text_content()
+        page.goto(f"/committee/nominations/{(nomination_id or '').strip()}/print")
+        assert page.locator("img").evaluate("img => img.complete ? img.naturalWidth : 0") == 40
+        cookies = page.context.cookies()
+        shoot(browser, watch, server.url, "/committee/shortlist", "committee-shortlist", screenshots, cookies)
         page.goto(status_url)
         assert page.text_content(".state") == "初步候选人"
+        assert not page.goto("/status/" + "A" * 32).ok
+        assert page.locator("a.history-back").count() == 1  # the Chinese error page
         page.close()
+    watch.check()
 
     # July: voting is open, the deeds are public
     with running_server(tmp_path, "2021-07-02T09:00:00+08:00", first_start=False) as server:
-        page = browser.new_page(base_url=server.url)
-        page.set_default_timeout(20_000)
+        page = watch.page(browser, server.url)
+        for path in ("/", "/apply/unit", "/notice", "/commended"):
+            assert page.goto(path).ok, path
         page.goto("/candidates")
         person = page.locator("article.person", has_text="周匠人")
         assert person.count() == 1
@@ -118,11 +189,12 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         assert "验证码已发送至 139****1111" in page.content()
         code = re.findall(r"验证码(\d{6})", (server.data_dir / "sms.log").read_text(encoding="utf-8"))[-1]
         page.fill("input[name=code]", code)
-        page.click("form[action=\"/vote/verify\"] button")
-        page.wait_for_url("**/vote?msg=**")
-        page.click("button[aria-label=为周匠人投票]")
-        page.wait_for_url("**/vote?msg=**")
-        assert "投票成功" in page.text_content("[role=status]")
+        with page.expect_navigation():
+            page.click("form[action=\"/vote/verify\"] button")
+        assert "验证成功" in page.text_content("[role=status]")
+        with page.expect_navigation():
+            page.click("button[aria-label=为周匠人投票]")
+        assert "?" not in page.url and "投票成功" in page.text_content("[role=status]")
         page.click("button[aria-label=为周匠人投票]")
         assert "已为该候选人投过一票" in page.text_content("[role=alert]")
         # the office sees the live tally and invalidates the vote with a reason
@@ -136,8 +208,15 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path) -> None:
         row = page.locator("table").first.locator("tr", has_text="周匠人")
         assert row.locator("td").last.text_content() == "1"
         page.fill("input[name=reason]", "核实为测试票")
-        page.click("form[action$=invalidate] button")
-        page.wait_for_url("**/committee/votes?msg=**")
+        with page.expect_navigation():
+            page.click("form[action$=invalidate] button")
+        assert "号票已作废" in page.text_content("[role=status]")
         assert "已作废：核实为测试票" in page.content()
         assert page.locator("table").first.locator("tr", has_text="周匠人").locator("td").last.text_content() == "0"
+        shoot(browser, watch, server.url, "/candidates", "public-candidates", screenshots)
+        watch.check()
+        # the watch itself: an inline style attribute is refused and reported
+        page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">x</p>')")
+        page.wait_for_timeout(200)
+        assert any("style" in v for v in watch.violations), "the CSP watch saw nothing"
         page.close()
