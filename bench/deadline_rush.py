@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from tests.web.rush import DEADLINE, fire, prepare_drafts, scratch_postgres, tally  # noqa: E402
+from tests.web.rush import DEADLINE, fire, prepare_drafts, scratch_postgres, submissions, tally  # noqa: E402
 from tests.web.server import running_server  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("JINGONG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -55,9 +55,10 @@ def one_run(size: int, database: str) -> str:
                 reader = threading.Thread(target=read_while, args=(server.url, tokens[-1], stop, waits))
                 reader.start()
                 try:
+                    late_tokens = tokens[size:size + late_size]
                     shots = fire(server.url, [
-                        ("17:59:59.000", DEADLINE - timedelta(seconds=1), tokens[:size]),
-                        ("18:00:00.050", DEADLINE + timedelta(milliseconds=50), tokens[size:size + late_size]),
+                        ("17:59:59.000", DEADLINE - timedelta(seconds=1), submissions(tokens[:size])),
+                        ("18:00:00.050", DEADLINE + timedelta(milliseconds=50), submissions(late_tokens)),
                     ])
                 finally:
                     stop.set()

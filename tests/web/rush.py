@@ -1,5 +1,6 @@
-"""The deadline rush through real HTTP: complete drafts prepared in the server's database, then
-submitted together in groups, each group fired at an instant of the server's own clock.
+"""Rushes at a clock edge through real HTTP: what the crowd needs is prepared in the server's
+database (complete drafts, voters, formal candidates), then requests are sent together in
+groups, each group fired at an instant of the server's own clock.
 
 Used by ``tests/web/test_rush.py`` (a bounded run in the suite) and ``bench/deadline_rush.py``
 (the figures in the README). The client is aiohttp on one event loop; every connection is opened
@@ -12,10 +13,12 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -23,18 +26,36 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from campaigns import service as campaigns
+from config.settings import Settings
+from core import clock
 from core.clock import ManualClock, use_clock
+from nominations.states import State
 from storage.db import make_engine, unit_of_work
-from tests.factories import create_draft
+from tests.factories import create_draft, create_nomination
+from voting.identities import issue_token
+from voting.models import IdentityKind, VoterIdentity
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 DEADLINE = datetime(2021, 5, 31, 18, 0, tzinfo=BEIJING)
+VOTING_CLOSES = datetime(2021, 7, 11, 0, 0, tzinfo=BEIJING)
+NOTICE_CLOSES = datetime(2021, 9, 1, 0, 0, tzinfo=BEIJING)
+
+
+@dataclass(frozen=True)
+class Req:
+    path: str
+    json: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+def submissions(tokens: list[str]) -> list[Req]:
+    return [Req(f"/api/nominations/{token}/submit") for token in tokens]
 
 
 @dataclass(frozen=True)
 class Shot:
     group: str
-    token: str
+    path: str
     status: int
     seconds: float
     detail: str
@@ -70,6 +91,46 @@ def prepare_drafts(database_url: str, count: int) -> list[str]:
         engine.dispose()
 
 
+def prepare_voting(database_url: str, data_dir: Path, voters: int, candidates: int = 5) -> list[Req]:
+    """Shortlisted candidates and verified voters; one vote request per voter (a candidate each,
+    in turn: one vote per voter per candidate per day)."""
+    engine = make_engine(database_url)
+    settings = Settings.model_validate({"JINGONG_DATA_DIR": str(data_dir)})  # the server's secret key
+    try:
+        with use_clock(ManualClock(datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING))), \
+                unit_of_work(engine) as session:
+            campaign = campaigns.get_campaign(session)
+            spec = campaigns.spec_of(campaign)
+            ids = [create_nomination(session, campaign, spec, State.SHORTLISTED).id or 0 for _ in range(candidates)]
+            identities = [VoterIdentity(campaign_id=campaign.id or 0, kind=IdentityKind.EMAIL,
+                                        identity_hash=f"rush-voter-{i}", created_at=clock.now(), created_minute=i)
+                          for i in range(voters)]
+            session.add_all(identities)
+            session.flush()
+            return [Req("/api/votes", {"nomination_id": ids[i % candidates]},
+                        {"Authorization": f"Bearer {issue_token(campaign.id or 0, v.id or 0, settings)}"})
+                    for i, v in enumerate(identities)]
+    finally:
+        engine.dispose()
+
+
+def prepare_objections(database_url: str, objections: int, candidates: int = 3) -> list[Req]:
+    """Formal candidates on the public notice; objections spread over them (several objections
+    to one candidate arrive together, as they would)."""
+    engine = make_engine(database_url)
+    try:
+        with use_clock(ManualClock(datetime(2021, 7, 25, 10, 0, tzinfo=BEIJING))), \
+                unit_of_work(engine) as session:
+            campaign = campaigns.get_campaign(session)
+            spec = campaigns.spec_of(campaign)
+            ids = [create_nomination(session, campaign, spec, State.VETTED).id or 0 for _ in range(candidates)]
+            return [Req("/api/objections", {"nomination_id": ids[i % candidates], "name": f"实名{i}",
+                                            "contact": f"1391234{i:04d}", "facts": "事迹材料与实际不符"})
+                    for i in range(objections)]
+    finally:
+        engine.dispose()
+
+
 def server_offset(url: str, samples: int = 15) -> timedelta:
     """The server's clock minus the wall clock, from the sample with the shortest round trip."""
     best: tuple[float, timedelta] | None = None
@@ -85,35 +146,38 @@ def server_offset(url: str, samples: int = 15) -> timedelta:
     return best[1]
 
 
-async def _submit(http: aiohttp.ClientSession, url: str, group: str, token: str) -> Shot:
+async def _post(http: aiohttp.ClientSession, url: str, group: str, req: Req) -> Shot:
     began = time.perf_counter()
     try:
-        async with http.post(f"{url}/api/nominations/{token}/submit") as response:
+        async with http.post(f"{url}{req.path}", json=req.json, headers=req.headers) as response:
             body = await response.json(content_type=None)
             detail = str(body.get("state") or body.get("detail_zh") or body.get("detail") or "")
-            return Shot(group, token, response.status, time.perf_counter() - began, detail)
+            return Shot(group, req.path, response.status, time.perf_counter() - began, detail)
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-        return Shot(group, token, 0, time.perf_counter() - began, f"{type(exc).__name__}: {exc}")
+        return Shot(group, req.path, 0, time.perf_counter() - began, f"{type(exc).__name__}: {exc}")
 
 
-async def _group(http: aiohttp.ClientSession, url: str, group: str, tokens: list[str], wall_at: float) -> list[Shot]:
+async def _group(http: aiohttp.ClientSession, url: str, group: str, reqs: list[Req], wall_at: float) -> list[Shot]:
     await asyncio.sleep(max(0.0, wall_at - time.time()))
-    return list(await asyncio.gather(*(_submit(http, url, group, t) for t in tokens)))
+    return list(await asyncio.gather(*(_post(http, url, group, r) for r in reqs)))
 
 
-async def _fire(url: str, groups: list[tuple[str, datetime, list[str]]], offset: timedelta) -> list[Shot]:
-    connections = max(len(tokens) for _, _, tokens in groups) + 8
+Groups = list[tuple[str, datetime, list[Req]]]
+
+
+async def _fire(url: str, groups: Groups, offset: timedelta) -> list[Shot]:
+    connections = max(len(reqs) for _, _, reqs in groups) + 8
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         # warm the connections now, so that at the instant only requests travel
         await asyncio.gather(*(http.get(f"{url}/healthz") for _ in range(connections)))
-        runs = [_group(http, url, name, tokens, (at - offset).timestamp()) for name, at, tokens in groups]
+        runs = [_group(http, url, name, reqs, (at - offset).timestamp()) for name, at, reqs in groups]
         return [shot for shots in await asyncio.gather(*runs) for shot in shots]
 
 
-def fire(url: str, groups: list[tuple[str, datetime, list[str]]]) -> list[Shot]:
-    """Submit each group's drafts together at its instant of the server's clock."""
+def fire(url: str, groups: Groups) -> list[Shot]:
+    """Send each group's requests together at its instant of the server's clock."""
     offset = server_offset(url)
     first = min(at for _, at, _ in groups)
     lead = (first - offset - datetime.now(UTC)).total_seconds()
@@ -122,15 +186,27 @@ def fire(url: str, groups: list[tuple[str, datetime, list[str]]]) -> list[Shot]:
     return asyncio.run(_fire(url, groups, offset))
 
 
-def tally(shots: list[Shot], group: str) -> Tally:
+def submitted(shot: Shot) -> bool:
+    return shot.status == 200 and shot.detail == "submitted"
+
+
+def created(shot: Shot) -> bool:
+    return shot.status == 201
+
+
+def refused_late(shot: Shot) -> bool:
+    """422 with the Chinese refusal of a closed window (deadline passed, not in the notice period)."""
+    return shot.status == 422 and ("截止" in shot.detail or "不在公示期内" in shot.detail)
+
+
+def tally(shots: list[Shot], group: str, accepted: Callable[[Shot], bool] = submitted) -> Tally:
     mine = [s for s in shots if s.group == group]
     times = sorted(s.seconds for s in mine) or [0.0]
     return Tally(
         group=group, sent=len(mine),
-        accepted=sum(1 for s in mine if s.status == 200 and s.detail == "submitted"),
-        late=sum(1 for s in mine if s.status == 422 and "截止" in s.detail),
-        errors=sum(1 for s in mine if not (s.status == 200 and s.detail == "submitted")
-                   and not (s.status == 422 and "截止" in s.detail)),
+        accepted=sum(1 for s in mine if accepted(s)),
+        late=sum(1 for s in mine if refused_late(s)),
+        errors=sum(1 for s in mine if not accepted(s) and not refused_late(s)),
         p50=median(times), p99=times[min(len(times) - 1, int(len(times) * 0.99))], slowest=times[-1],
     )
 

@@ -40,11 +40,13 @@ class Server:
 def running_server(tmp: Path, clock_start: str = "2021-05-20T10:00:00+08:00", *,
                    first_start: bool = True, database_url: str | None = None,
                    prepare: Callable[[str], None] | None = None,
-                   extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+                   extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Iterator[Server]:
     """``prepare(database_url)`` runs after ``jingong init`` and before the server starts."""
     port = free_port()
+    extra_env = env or {}
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD", "SMTP_HOST", "MAIL_OUTBOX_DIR"}}
+    env |= extra_env
     env |= {"JINGONG_DATA_DIR": str(tmp / "data"), "JINGONG_CLOCK_START": clock_start,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1", "MAIL_POLL_SECONDS": "1"}
     if database_url:
