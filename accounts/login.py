@@ -153,7 +153,7 @@ def attempt(engine: Engine, settings: Settings, username: str, password: str, *,
     """Log in, or raise RateLimited (address throttled, account locked) or ValidationFailed
     (wrong name or password: the answer never tells which)."""
     throttle.address_limiter(settings).hit(address)
-    name = username.strip()
+    name = username.strip()[:128]  # no account name is longer; bounds the stand-in locks
     with unit_of_work(engine) as session:
         found = claim(session, name, settings)
     if isinstance(found, LockState):
