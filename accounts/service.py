@@ -5,21 +5,22 @@ Services never commit; the caller's unit of work does.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
-from accounts.models import Role, User
+from accounts import sessions
+from accounts.models import Role, SessionEnd, User
+from audit import service as audit
 from core import clock
-from core.errors import ValidationFailed
+from core.actor import Actor, ActorKind
+from core.errors import NotFound, ValidationFailed
 
-_hasher = PasswordHasher()
+hasher = PasswordHasher()
 #: verified against when the username is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+DUMMY_HASH = hasher.hash("not-a-real-password")
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_LENGTH = 8
@@ -43,6 +44,10 @@ ACTS: dict[str, frozenset[Role]] = {
 }
 
 
+def actor_of(user: User) -> Actor:
+    return Actor(ActorKind.USER, user.username, user.id, str(user.role))
+
+
 def may(role: Role, act: str) -> bool:
     return role in ACTS[act]
 
@@ -51,7 +56,7 @@ def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters",
                                message_zh=f"密码至少{MIN_PASSWORD_LENGTH}位")
-    return _hasher.hash(password)
+    return hasher.hash(password)
 
 
 def create_user(
@@ -88,36 +93,59 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, or None (same cost either way)."""
-    user = session.exec(select(User).where(User.username == username.strip())).first()
-    if user is None or not user.active:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
-        return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-        session.add(user)
-    return user
-
-
-def active_user(session: Session, user_id: int) -> User | None:
-    """The user a login session names, or None once the account is gone or deactivated."""
-    user = session.get(User, user_id)
-    return user if user is not None and user.active else None
-
-
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(col(User.id))))
 
 
-def set_password(session: Session, user: User, password: str) -> None:
+def get_by_username(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username.strip())).first()
+    if user is None:
+        raise NotFound(f"no user {username!r}", message_zh="未找到该用户")
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}", message_zh="未找到该用户")
+    return user
+
+
+def set_password(session: Session, user: User, password: str, *, actor: Actor) -> int:
+    """A new password; every session of the member ends with the old one. Returns how many did."""
     user.password_hash = hash_password(password)
     session.add(user)
+    ended = sessions.end_all(session, user.id or 0, SessionEnd.PASSWORD_CHANGED)
+    audit.record(session, actor=actor, action="password_set", subject=f"user:{user.username}",
+                 data={"sessions_ended": ended})
+    return ended
+
+
+def set_active(session: Session, user: User, active: bool, *, actor: Actor) -> int:
+    """(De)activate a member; deactivating ends every session at once. Returns how many ended."""
+    if user.active == active:
+        return 0
+    user.active = active
+    session.add(user)
+    ended = sessions.end_all(session, user.id or 0, SessionEnd.DEACTIVATED) if not active else 0
+    audit.record(session, actor=actor, action="user_activated" if active else "user_deactivated",
+                 subject=f"user:{user.username}", data={"sessions_ended": ended})
+    return ended
+
+
+def end_sessions(session: Session, user: User, *, actor: Actor) -> int:
+    """The office admin ends every session of a member (who must log in again)."""
+    ended = sessions.end_all(session, user.id or 0, SessionEnd.ENDED_BY_ADMIN)
+    audit.record(session, actor=actor, action="sessions_ended", subject=f"user:{user.username}",
+                 data={"sessions_ended": ended})
+    return ended
+
+
+def log_out(session: Session, token: str) -> None:
+    """End the session with this id (a no-op when it has already ended)."""
+    user = sessions.end(session, token, SessionEnd.LOGOUT)
+    if user is not None:
+        audit.record(session, actor=actor_of(user), action="logout", subject=f"user:{user.username}")
 
 
 def generate_password() -> str:

@@ -9,7 +9,6 @@ from accounts import service as accounts
 from accounts.models import Role
 from audit import service as audit
 from cli.common import cli_actor, console, engine
-from core.errors import NotFound
 from storage.db import unit_of_work
 
 users_app = typer.Typer(help="Committee accounts (office admin, reviewer, vetting officer).", no_args_is_help=True)
@@ -54,13 +53,46 @@ def users_passwd(
     password: str = typer.Option(None, help="the new password (asked for when not given)"),
     as_: str = typer.Option(None, "--as", help="who is acting (recorded in the audit trail)"),
 ) -> None:
-    """Set a committee member's password."""
+    """Set a committee member's password (every session of the member ends)."""
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
     with unit_of_work(engine()) as session:
-        user = next((u for u in accounts.list_users(session) if u.username == username), None)
-        if user is None:
-            raise NotFound(f"no user {username!r}")
-        accounts.set_password(session, user, password)
-        audit.record(session, actor=cli_actor(as_), action="password_set", subject=f"user:{username}")
-    console.print(f"password of {username} changed")
+        user = accounts.get_by_username(session, username)
+        ended = accounts.set_password(session, user, password, actor=cli_actor(as_))
+    console.print(f"password of {username} changed; {ended} session(s) ended")
+
+
+@users_app.command("logout")
+def users_logout(
+    username: str,
+    as_: str = typer.Option(None, "--as", help="who is acting (recorded in the audit trail)"),
+) -> None:
+    """End every login session of a committee member."""
+    with unit_of_work(engine()) as session:
+        user = accounts.get_by_username(session, username)
+        ended = accounts.end_sessions(session, user, actor=cli_actor(as_))
+    console.print(f"{ended} session(s) of {username} ended")
+
+
+@users_app.command("deactivate")
+def users_deactivate(
+    username: str,
+    as_: str = typer.Option(None, "--as", help="who is acting (recorded in the audit trail)"),
+) -> None:
+    """Deactivate a committee member: no more logins, every session ends at once."""
+    with unit_of_work(engine()) as session:
+        user = accounts.get_by_username(session, username)
+        ended = accounts.set_active(session, user, False, actor=cli_actor(as_))
+    console.print(f"{username} deactivated; {ended} session(s) ended")
+
+
+@users_app.command("activate")
+def users_activate(
+    username: str,
+    as_: str = typer.Option(None, "--as", help="who is acting (recorded in the audit trail)"),
+) -> None:
+    """Let a deactivated committee member log in again."""
+    with unit_of_work(engine()) as session:
+        user = accounts.get_by_username(session, username)
+        accounts.set_active(session, user, True, actor=cli_actor(as_))
+    console.print(f"{username} activated")

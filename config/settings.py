@@ -56,9 +56,22 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, validation_alias="SECRET_KEY")
     admin_username: str = Field(default="admin", validation_alias="ADMIN_USERNAME")
     admin_password: str | None = Field(default=None, validation_alias="ADMIN_PASSWORD")
-    session_max_age_seconds: int = Field(default=8 * 3600, validation_alias="SESSION_MAX_AGE")
+    #: a committee login ends this long after it began, however busy (the absolute timeout)
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60, validation_alias="SESSION_MAX_AGE")
+    #: ... and after this long without a request (the idle timeout)
+    session_idle_seconds: int = Field(default=30 * 60, ge=60, validation_alias="SESSION_IDLE_SECONDS")
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="UPLOAD_MAX_BYTES")
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
+
+    # Committee login. Failures and locks are kept on the account row (shared by every instance);
+    # the per-address limit is per app instance (0 turns it off).
+    login_max_failures: int = Field(default=5, ge=1, validation_alias="LOGIN_MAX_FAILURES")
+    #: the first lock; each further lock without a successful login in between doubles it
+    login_lock_seconds: int = Field(default=15 * 60, ge=1, validation_alias="LOGIN_LOCK_SECONDS")
+    login_lock_max_seconds: int = Field(default=24 * 3600, ge=1, validation_alias="LOGIN_LOCK_MAX_SECONDS")
+    login_rate_per_address_minute: int = Field(default=30, ge=0, validation_alias="LOGIN_RATE_PER_ADDRESS_MINUTE")
+    #: password checks (argon2, memory- and CPU-hard) running at once in one instance
+    login_verify_concurrency: int = Field(default=2, ge=1, validation_alias="LOGIN_VERIFY_CONCURRENCY")
 
     # Scheduler
     # Voting. Rate limits are per app instance; 0 turns one off.

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from accounts.throttle import reset_throttles
 from campaigns.models import Campaign
 from config.campaign import CampaignSpec, load_campaign
 from core.clock import ManualClock, use_clock
@@ -95,6 +96,14 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """Both databases: tests using this run twice."""
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_throttles() -> Iterator[None]:
+    """Per-address login counts and stand-in locks live in the process: none leak between tests."""
+    reset_throttles()
+    yield
+    reset_throttles()
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from accounts import login
 from accounts import service as accounts
 from accounts.models import Role, User
 from campaigns import service as campaigns
 from config.campaign import CampaignSpec
 from core import clock
-from core.errors import Forbidden, ValidationFailed
+from core.errors import Forbidden
 from nominations import attachments, drafts
 from nominations import public as public_lists
 from nominations import service as nominations
@@ -21,7 +22,16 @@ from nominations.states import STATE_LABELS_ZH, State
 from objections import service as objections
 from storage.db import ping
 from web import security
-from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep
+from web.deps import (
+    AdminUser,
+    CampaignDep,
+    CsrfChecked,
+    CurrentUser,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    SpecDep,
+)
 from web.schemas import (
     MAX_ID,
     AttachmentOut,
@@ -225,17 +235,21 @@ def public_candidates(session: SessionDep, campaign: CampaignDep) -> list[dict[s
 
 
 @router.post("/api/session", tags=["committee"])
-def log_in(body: Credentials, request: Request, session: SessionDep) -> dict[str, Any]:
-    """Log in; the answer carries the CSRF token to send as X-CSRF-Token on every change."""
-    user = accounts.authenticate(session, body.username, body.password)
-    if user is None:
-        raise ValidationFailed("wrong username or password", message_zh="用户名或密码错误")
-    security.log_in(request, user.id or 0)
-    return {"username": user.username, "role": user.role, "csrf_token": request.session["csrf"]}
+def log_in(body: Credentials, request: Request, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    """Log in; the answer carries the CSRF token to send as X-CSRF-Token on every change.
+    Too many failures lock the account for a while (429 with Retry-After)."""
+    result = login.attempt(engine, settings, body.username, body.password,
+                           address=security.client_address(request), previous_token=security.session_token(request))
+    csrf = security.log_in(request, result.token)
+    return {"username": result.username, "role": result.role, "csrf_token": csrf}
 
 
 @router.delete("/api/session", status_code=204, tags=["committee"])
-def log_out(request: Request) -> Response:
+def log_out(request: Request, session: SessionDep) -> Response:
+    """Log out: the session ends on the server, so a copy of the cookie is worthless too."""
+    token = security.session_token(request)
+    if token is not None:
+        accounts.log_out(session, token)
     security.log_out(request)
     return Response(status_code=204)
 
@@ -297,5 +311,13 @@ def committee_users(user: CurrentUser, session: SessionDep) -> list[dict[str, An
         raise Forbidden(f"role {user.role} may not list users", "您的角色无权管理用户")
     return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active, "unit_id": u.unit_id}
             for u in accounts.list_users(session)]
+
+
+@router.delete("/api/committee/users/{user_id}/sessions", tags=["committee"], dependencies=[CsrfChecked])
+def committee_end_sessions(admin: AdminUser, session: SessionDep, user_id: int = id_path()) -> dict[str, Any]:
+    """The office admin ends every session of a member (who must log in again)."""
+    member = accounts.get_user(session, user_id)
+    ended = accounts.end_sessions(session, member, actor=accounts.actor_of(admin))
+    return {"username": member.username, "ended": ended}
 
 

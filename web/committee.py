@@ -9,14 +9,17 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
+from accounts import login
 from accounts import service as accounts
+from accounts import sessions as login_sessions
 from accounts.models import Role, User
 from audit import service as audit
 from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec, StageName, Track
-from core.errors import JingongError, NotFound, ValidationFailed
+from core.errors import JingongError, NotFound, RateLimited, ValidationFailed
 from nominations import attachments
 from nominations import service as nominations
 from nominations.models import Nomination
@@ -27,9 +30,18 @@ from objections.models import ObjectionStatus
 from stages import service as stages
 from voting import tally
 from web import flash, security
-from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SettingsDep, SpecDep, require
+from web.deps import (
+    CampaignDep,
+    CsrfChecked,
+    CurrentUser,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    SpecDep,
+    require,
+)
 from web.errors import message_zh
-from web.schemas import AttachmentId, NominationId, ObjectionId
+from web.schemas import AttachmentId, NominationId, ObjectionId, UserId
 from web.templating import render
 from web.uploads import send_file
 from workflow import bulk, permissions, queries
@@ -59,21 +71,32 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login", dependencies=[CsrfChecked])
-async def login_post(request: Request, session: SessionDep) -> Response:
+async def login_post(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     form = await request.form()
     username, password = form.get("username"), form.get("password")
-    user = None
-    if isinstance(username, str) and isinstance(password, str) and len(password) <= 256:
-        user = accounts.authenticate(session, username, password)
-    if user is None:
-        return page(request, "login.html", {"error": "用户名或密码错误", "next": _safe_next(form.get("next"))},
-                    status_code=401)
-    security.log_in(request, user.id or 0)
-    return RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    back = _safe_next(form.get("next"))
+    if not (isinstance(username, str) and isinstance(password, str) and len(password) <= 256):
+        return page(request, "login.html", {"error": "用户名或密码错误", "next": back}, status_code=401)
+    try:
+        # the password check is slow on purpose: off the event loop
+        result = await run_in_threadpool(
+            login.attempt, engine, settings, username, password,
+            address=security.client_address(request), previous_token=security.session_token(request))
+    except RateLimited as exc:
+        response = page(request, "login.html", {"error": message_zh(exc), "next": back}, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except ValidationFailed as exc:
+        return page(request, "login.html", {"error": message_zh(exc), "next": back}, status_code=401)
+    security.log_in(request, result.token)
+    return RedirectResponse(back, status_code=303)
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
+def logout(request: Request, session: SessionDep) -> Response:
+    token = security.session_token(request)
+    if token is not None:
+        accounts.log_out(session, token)
     security.log_out(request)
     return RedirectResponse("/committee/login", status_code=303)
 
@@ -351,7 +374,16 @@ def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign
 @router.get("/users", dependencies=[AdminOnly])
 def users_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
     return page(request, "users.html", {"users": accounts.list_users(session), "roles": list(Role),
-                                        "units": campaigns.list_units(session, campaign.id or 0)})
+                                        "units": campaigns.list_units(session, campaign.id or 0),
+                                        "live_sessions": login_sessions.live_counts(session)})
+
+
+@router.post("/users/{user_id}/logout", dependencies=[CsrfChecked, AdminOnly])
+def users_end_sessions(request: Request, user_id: UserId, user: CurrentUser, session: SessionDep) -> Response:
+    """The office admin ends every session of a member."""
+    member = accounts.get_user(session, user_id)
+    ended = accounts.end_sessions(session, member, actor=accounts.actor_of(user))
+    return flash.redirect(request, "/committee/users", f"已结束用户 {member.username} 的 {ended} 个登录会话")
 
 
 @router.post("/users", dependencies=[CsrfChecked, AdminOnly])

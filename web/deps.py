@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from accounts import service as accounts
+from accounts import sessions as login_sessions
 from accounts.models import Role, User
 from campaigns import service as campaigns
 from campaigns.models import Campaign
@@ -77,11 +78,11 @@ SpecDep = Annotated[CampaignSpec, Depends(get_spec)]
 
 
 def get_optional_user(request: Request, session: SessionDep, settings: SettingsDep) -> User | None:
-    uid = security.session_user_id(request, settings.session_max_age_seconds)
-    if uid is None:
+    token = security.session_token(request)
+    if token is None:
         return None
-    user = accounts.active_user(session, uid)
-    if user is None:
+    user = login_sessions.resolve(session, token, settings)
+    if user is None:  # ended, timed out, or the account deactivated
         security.log_out(request)
         return None
     # a detached copy for templates: error pages render after the transaction is gone

@@ -160,5 +160,6 @@ class ObjectionIn(BaseModel):
 
 # Path ids the database can hold (else 422 before any query); one alias per parameter name.
 NominationId = Annotated[int, Path(ge=1, le=MAX_ID)]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ObjectionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 AttachmentId = Annotated[int, Path(ge=1, le=MAX_ID)]

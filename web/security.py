@@ -1,4 +1,5 @@
-"""Committee login state and CSRF tokens in the signed session cookie."""
+"""The signed session cookie: the committee login's random session id (the session itself lives
+in the database, accounts.sessions) and the CSRF token."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import hmac
 import secrets
 
 from starlette.requests import Request
-
-from core import clock
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -27,24 +26,23 @@ def csrf_ok(request: Request, supplied: str | None) -> bool:
     return bool(expected and supplied and hmac.compare_digest(str(expected), supplied))
 
 
-def log_in(request: Request, user_id: int) -> None:
+def log_in(request: Request, session_token: str) -> str:
+    """Put a new session id (and a new CSRF token) in the cookie; returns the CSRF token."""
     request.session.clear()
-    request.session["uid"] = user_id
-    request.session["since"] = clock.now().timestamp()
-    request.session["csrf"] = secrets.token_urlsafe(32)
+    request.session["sid"] = session_token
+    token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
 
 
 def log_out(request: Request) -> None:
     request.session.clear()
 
 
-def session_user_id(request: Request, max_age_seconds: int) -> int | None:
-    """The logged-in user's id, or None when nobody is, or the session has expired."""
-    cookie = request.session
-    uid, since = cookie.get("uid"), cookie.get("since")
-    if not isinstance(uid, int) or not isinstance(since, int | float):
-        return None
-    if clock.now().timestamp() - since > max_age_seconds:
-        request.session.clear()
-        return None
-    return uid
+def session_token(request: Request) -> str | None:
+    """The session id the cookie carries, if any."""
+    sid = request.session.get("sid")
+    return sid if isinstance(sid, str) and 16 <= len(sid) <= 128 else None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -77,3 +77,29 @@ def test_four_sqlite_writers_never_see_database_is_locked(sqlite_engine):
     assert errors == []
     with unit_of_work(sqlite_engine, readonly=True) as session:
         assert session.execute(select(func.count()).select_from(AuditEvent)).scalar() == 100
+
+
+def test_0002_keeps_existing_members_and_goes_back(tmp_path):
+    """Members made before 0002 get a zero failure count, no lock and no sessions; 0002 goes down too."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.migrate import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine, metadata, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO user (username, display_name, role, password_hash, active, created_at) "
+                          "VALUES ('office', 'office', 'office_admin', 'x', 1, '2021-05-01 02:00:00')"))
+    upgrade(engine, metadata)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT failed_logins, lockouts, locked_until FROM user")).one() == (0, 0, None)
+    assert "login_session" in inspect(engine).get_table_names()
+    cfg = alembic_config(engine, metadata)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert current_revision(engine) == "0001"
+    assert "login_session" not in inspect(engine).get_table_names()
+    engine.dispose()
