@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select, update
 from accounts.models import LoginSession, SessionEnd, User
 from config.settings import Settings
 from core import clock
+from storage.db import writable
 
 #: last_seen_at is written at most this often per session (not on every request)
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -52,14 +53,17 @@ def resolve(session: Session, token: str, settings: Settings) -> User | None:
     now = clock.now()
     reason = _end_reason(row, now, settings)
     if reason is not None:
-        _end_rows(session, [row], reason, now)
+        with writable(session) as writer:
+            writer.execute(update(LoginSession).where(col(LoginSession.id) == row.id)
+                           .values(ended_at=now, ended_reason=reason).execution_options(synchronize_session=False))
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
     if now - row.last_seen_at >= TOUCH_INTERVAL:
-        row.last_seen_at = now
-        session.add(row)
+        with writable(session) as writer:
+            writer.execute(update(LoginSession).where(col(LoginSession.id) == row.id)
+                           .values(last_seen_at=now).execution_options(synchronize_session=False))
     return user
 
 

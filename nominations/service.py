@@ -164,8 +164,10 @@ def update_draft(session: Session, nomination: Nomination, spec: CampaignSpec, d
     return nomination
 
 
-def get(session: Session, nomination_id: int) -> Nomination:
-    nomination = session.get(Nomination, nomination_id)
+def get(session: Session, nomination_id: int, *, lock: bool = False) -> Nomination:
+    """``lock``: hold the row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's
+    one writer holds everything already), for acts that many people do to one nomination at once."""
+    nomination = session.get(Nomination, nomination_id, with_for_update=lock or None, populate_existing=lock)
     if nomination is None:
         raise NotFound(f"nomination {nomination_id} not found")
     return nomination

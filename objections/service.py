@@ -46,7 +46,9 @@ def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str
     if not campaigns.is_open(stage, now):
         raise GuardFailed("objections are accepted only while the public notice is open",
                           message_zh="当前不在公示期内，不受理异议")
-    nomination = nominations.get(session, nomination_id)
+    # objections to one candidate arrive together: they take turns on its row, so none of them
+    # meets the transition's compare-and-set as a conflict
+    nomination = nominations.get(session, nomination_id, lock=True)
     if nomination.campaign_id != campaign.id or nomination.state not in OBJECTABLE:
         raise NotFound(f"nomination {nomination_id} is not a formal candidate on the notice",
                        message_zh="该人员不在公示名单中")

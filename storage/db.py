@@ -213,11 +213,13 @@ def writer_line(engine: Engine) -> WriterLine:
 
 
 class UnitOfWork(Session):
-    """A session that knows what to do after its commit."""
+    """A session that knows what to do after its commit, and whether it may write."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, engine: Engine, readonly: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._after_commit: list[Callable[[], None]] = []
+        self.engine = engine
+        self.readonly = readonly
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
@@ -233,7 +235,7 @@ def unit_of_work(engine: Engine | None = None, *, readonly: bool = False) -> Ite
         line.acquire()
     try:
         bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
-        session = UnitOfWork(bind=bind, expire_on_commit=False)
+        session = UnitOfWork(bind=bind, expire_on_commit=False, engine=engine, readonly=readonly)
         try:
             yield session
             if not readonly:
@@ -251,6 +253,17 @@ def unit_of_work(engine: Engine | None = None, *, readonly: bool = False) -> Ite
             line.release()
     for callback in session._after_commit:
         callback()
+
+
+@contextlib.contextmanager
+def writable(session: Session) -> Iterator[Session]:
+    """Where a small write belongs: the caller's own transaction, or, when that one only reads (a
+    GET), a unit of work of its own, committed at once."""
+    if not isinstance(session, UnitOfWork) or not session.readonly:
+        yield session
+        return
+    with unit_of_work(session.engine) as own:
+        yield own
 
 
 def ping(engine: Engine) -> None:

@@ -91,7 +91,7 @@ def test_0002_keeps_existing_members_and_goes_back(tmp_path):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO user (username, display_name, role, password_hash, active, created_at) "
                           "VALUES ('office', 'office', 'office_admin', 'x', 1, '2021-05-01 02:00:00')"))
-    upgrade(engine, metadata)
+    upgrade(engine, metadata, "0002")
     assert current_revision(engine) == "0002"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT failed_logins, lockouts, locked_until FROM user")).one() == (0, 0, None)
