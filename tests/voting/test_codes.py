@@ -118,3 +118,4 @@ def test_first_requests_for_one_address_at_once_create_one_identity(engine: Engi
     with unit_of_work(engine, readonly=True) as session:
         assert len(session.exec(select(VoterIdentity)).all()) == 1
         assert len(session.exec(select(VoteCode)).all()) == 1
+
