@@ -97,8 +97,9 @@ def _server_error(request: Request) -> Response:
 
 
 class CatchAll:
-    """Outermost of our middleware: an exception that escaped every handler is logged with its
-    traceback and answered 500 in the documented shape (unless the answer had already begun)."""
+    """Around the routes and the session middleware: an exception that escaped every handler is
+    logged with its traceback and answered 500 in the documented shape (unless the answer had
+    already begun). Starlette's own last resort would answer plain text and re-raise."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
