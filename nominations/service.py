@@ -96,6 +96,24 @@ def check_values(form: dict[str, Any], spec: CampaignSpec) -> list[Problem]:
     return problems
 
 
+def check_references(session: Session, campaign_id: int, form: dict[str, Any]) -> list[Problem]:
+    """Rows the form points at must exist in this campaign: refused here with the field's name,
+    before the database's foreign key would refuse it as an integrity error."""
+    unit_id = form.get("unit_id")
+    if unit_id is None:
+        return []
+    unit = session.get(NominatingUnit, unit_id) if isinstance(unit_id, int) and 0 < unit_id < 2**31 else None
+    if unit is None or unit.campaign_id != campaign_id:
+        return [Problem("unit_id", f"unit_id {unit_id} is not a nominating unit of this campaign",
+                        "推荐单位不存在，请从列表中选择")]
+    return []
+
+
+def _refuse(problems: list[Problem]) -> None:
+    if problems:
+        raise ValidationFailed(problems[0].message, message_zh=problems[0].message_zh)
+
+
 def missing_fields(nomination: Nomination | dict[str, Any]) -> list[Problem]:
     data = nomination if isinstance(nomination, dict) else nomination.model_dump()
     kind = NominationKind(data["kind"])
@@ -129,15 +147,9 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, data:
     if unknown:
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
     values = _validated_form(data)
-    problems = check_values(values, spec)
-    if problems:
-        raise ValidationFailed(problems[0].message, message_zh=problems[0].message_zh)
-    if values.get("unit_id") is not None:
-        unit = session.get(NominatingUnit, values["unit_id"])
-        if unit is None or unit.campaign_id != campaign.id:
-            raise ValidationFailed(f"unit_id {values['unit_id']} is not a unit of this campaign")
-    now = clock.now()
     assert campaign.id is not None
+    _refuse(check_values(values, spec) + check_references(session, campaign.id, values))
+    now = clock.now()
     nomination = Nomination(campaign_id=campaign.id, created_at=now, updated_at=now, **values)
     session.add(nomination)
     session.flush()
@@ -153,9 +165,8 @@ def update_draft(session: Session, nomination: Nomination, spec: CampaignSpec, d
         raise ValidationFailed(f"field(s) not editable: {', '.join(sorted(unknown))}")
     merged = nomination.model_dump(include=set(NominationForm.model_fields)) | data
     values = _validated_form(merged)
-    problems = check_values({k: values.get(k) for k in data}, spec)
-    if problems:
-        raise ValidationFailed(problems[0].message, message_zh=problems[0].message_zh)
+    changed = {k: values.get(k) for k in data}
+    _refuse(check_values(changed, spec) + check_references(session, nomination.campaign_id, changed))
     for key in data:
         setattr(nomination, key, values.get(key))
     nomination.updated_at = clock.now()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from audit import service as audit
@@ -70,15 +70,23 @@ def release(
 
 def resend(session: Session, mail_id: int, *, actor: Actor, reason: str | None = None) -> OutboxMail:
     """Send a mail again (sent or failed), with a new Message-ID so that it is not taken for a
-    duplicate. Audited."""
+    duplicate. Audited. The status check and the resend count are one statement, so two resends
+    of one mail at once queue it once (the second finds it queued and is refused)."""
     mail = get_mail(session, mail_id)
-    if mail.status not in (MailStatus.SENT, MailStatus.FAILED):
+    table = OutboxMail.__table__  # type: ignore[attr-defined]
+    resent = session.execute(
+        update(table)
+        .where(table.c.id == mail_id, table.c.status.in_([MailStatus.SENT.value, MailStatus.FAILED.value]))
+        .values(resends=table.c.resends + 1, status=MailStatus.QUEUED.value, attempts=0, next_attempt_at=clock.now(),
+                last_error=None, refused={}, sent_at=None, claimed_at=None)
+        .returning(table.c.resends)
+    ).scalar()
+    if resent is None:
+        session.refresh(mail)
         raise InvalidTransition(f"mail {mail_id} is {mail.status.value}; only sent or failed mail can be resent")
-    mail.resends += 1
-    mail.message_id = message_id_for(mail.idempotency_key, mail.resends)
-    mail.status, mail.attempts, mail.next_attempt_at = MailStatus.QUEUED, 0, clock.now()
-    mail.last_error, mail.refused, mail.sent_at, mail.claimed_at = None, {}, None, None
-    session.add(mail)
+    session.execute(update(table).where(table.c.id == mail_id)
+                    .values(message_id=message_id_for(mail.idempotency_key, int(resent))))
+    session.refresh(mail)
     audit.record(session, actor=actor, action="mail.resend", subject=f"mail:{mail_id}", reason=reason,
                  campaign_id=mail.campaign_id, data={"message_id": mail.message_id})
     wake.wake_after_commit(session)

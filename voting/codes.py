@@ -9,7 +9,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from campaigns import service as campaigns
@@ -41,8 +42,42 @@ class CodeSent:
 
 
 def _identity(session: Session, campaign_id: int, identity_hash: str) -> VoterIdentity | None:
-    return session.exec(select(VoterIdentity).where(VoterIdentity.campaign_id == campaign_id,
-                                                    VoterIdentity.identity_hash == identity_hash)).first()
+    """The identity row, locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL;
+    SQLite's ``BEGIN IMMEDIATE`` already serialises writers): the lock check, the code check and
+    the failure count of concurrent tries for one address happen one after another, so no more
+    guesses are checked than the lock allows."""
+    return session.exec(select(VoterIdentity)
+                        .where(VoterIdentity.campaign_id == campaign_id, VoterIdentity.identity_hash == identity_hash)
+                        .with_for_update().execution_options(populate_existing=True)).first()
+
+
+def _ensure_identity(session: Session, campaign_id: int, kind: IdentityKind, identity_hash: str, now: datetime,
+                     net_hash: str) -> VoterIdentity:
+    """The identity row, created if new, locked: two first requests for one address at once
+    create it once (the second insert does nothing) instead of one failing on the unique key."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = VoterIdentity.__table__  # type: ignore[attr-defined]
+    session.execute(insert(table).values(
+        campaign_id=campaign_id, kind=kind.value, identity_hash=identity_hash, created_at=now,
+        created_minute=minute_of(now), created_net_hash=net_hash, failures=0,
+    ).on_conflict_do_nothing(index_elements=["campaign_id", "identity_hash"]))
+    identity = _identity(session, campaign_id, identity_hash)
+    assert identity is not None
+    return identity
+
+
+def _count_failure(session: Session, identity: VoterIdentity, now: datetime) -> tuple[int, int | None]:
+    """One more wrong code, counted by the database (``failures = failures + 1``), and the lock it
+    earns from the fifth on: (failures, lock seconds or None)."""
+    table = VoterIdentity.__table__  # type: ignore[attr-defined]
+    failures = int(session.execute(update(table).where(table.c.id == identity.id)
+                                   .values(failures=table.c.failures + 1).returning(table.c.failures)).scalar_one())
+    lock = LOCK_BASE_SECONDS * 2 ** (failures - LOCK_AFTER) if failures >= LOCK_AFTER else None
+    if lock is not None:
+        session.execute(update(table).where(table.c.id == identity.id)
+                        .values(locked_until=now + timedelta(seconds=lock)))
+    session.expire(identity)
+    return failures, lock
 
 
 def _check_lock(identity: VoterIdentity, now: datetime) -> None:
@@ -80,12 +115,7 @@ def request_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
     code = f"{secrets.randbelow(10**6):06d}"
     with unit_of_work(engine) as session:
         check_open(session, campaign_id, now)
-        identity = _identity(session, campaign_id, identity_hash)
-        if identity is None:
-            identity = VoterIdentity(campaign_id=campaign_id, kind=kind, identity_hash=identity_hash, created_at=now,
-                                     created_minute=minute_of(now), created_net_hash=net_hash)
-            session.add(identity)
-            session.flush()
+        identity = _ensure_identity(session, campaign_id, kind, identity_hash, now, net_hash)
         _check_lock(identity, now)
         last = session.exec(select(VoteCode).where(VoteCode.identity_id == identity.id)
                             .order_by(col(VoteCode.id).desc())).first()
@@ -142,17 +172,14 @@ def confirm_code(engine: Engine, campaign_id: int, kind: IdentityKind | str, add
             identity.verified_at = identity.verified_at or now
             session.add_all([current, identity])
             return issue_token(campaign_id, identity.id or 0, settings)
-        identity.failures += 1
-        if identity.failures >= LOCK_AFTER:
-            lock = LOCK_BASE_SECONDS * 2 ** (identity.failures - LOCK_AFTER)
-            identity.locked_until = now + timedelta(seconds=lock)
-            failure = RateLimited(f"wrong code {identity.failures} times: locked for {lock} s", retry_after=lock,
+        failures, lock = _count_failure(session, identity, now)
+        if lock is not None:
+            failure = RateLimited(f"wrong code {failures} times: locked for {lock} s", retry_after=lock,
                                   message_zh=f"验证码错误次数过多，请{lock}秒后再试")
         elif current is None:
             failure = ValidationFailed("no valid code: it expired or was used; ask for a new one",
                                        message_zh="验证码已失效，请重新获取")
         else:
-            failure = ValidationFailed(f"wrong code ({LOCK_AFTER - identity.failures} tries left)",
-                                       message_zh=f"验证码错误，还可尝试{LOCK_AFTER - identity.failures}次")
-        session.add(identity)
+            failure = ValidationFailed(f"wrong code ({LOCK_AFTER - failures} tries left)",
+                                       message_zh=f"验证码错误，还可尝试{LOCK_AFTER - failures}次")
     raise failure

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from audit import service as audit
@@ -44,15 +45,18 @@ def scan_flags(session: Session, campaign_id: int) -> int:
     existing = {(f.kind, f.key, f.minute) for f in session.exec(select(VoteFlag).where(
         VoteFlag.campaign_id == campaign_id))}
     now = clock.now()
+    fresh = [{"campaign_id": campaign_id, "kind": kind.value, "key": key, "minute": minute, "count": count,
+             "threshold": limit, "created_at": now}
+            for kind, key, minute, count, limit in found if (kind, key, minute) not in existing]
     new = 0
-    for kind, key, minute, count, limit in found:
-        if (kind, key, minute) in existing:
-            continue
-        session.add(VoteFlag(campaign_id=campaign_id, kind=kind, key=key, minute=minute, count=count,
-                             threshold=limit, created_at=now))
-        new += 1
+    if fresh:
+        # two scans at once (two members opening the flags) find the same minutes: the second
+        # insert of a flag does nothing instead of failing on the unique key
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        table = VoteFlag.__table__  # type: ignore[attr-defined]
+        new = len(session.execute(insert(table).values(fresh).on_conflict_do_nothing(
+            index_elements=["campaign_id", "kind", "key", "minute"]).returning(table.c.id)).all())
     if new:
-        session.flush()
         audit.record(session, actor=Actor.system("vote-monitor"), action="votes_flagged", subject="voting",
                      campaign_id=campaign_id, data={"new_flags": new})
     return new

@@ -1,13 +1,16 @@
 """Domain errors to HTTP answers: JSON ``{"detail", "detail_zh"}`` under /api, a Chinese page
-elsewhere."""
+elsewhere. Two safety nets keep every answer in that shape: an integrity error the services did
+not foresee is a 409, and anything else unexpected a logged 500, never a plain-text traceback."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.beijing import beijing_text
 from core.errors import (
@@ -29,6 +32,8 @@ from core.errors import (
 from web.deps import CsrfFailed, LoginRequired
 from web.templating import render
 from web.uploads import UploadRejected
+
+log = logging.getLogger("jingong.web")
 
 FALLBACK_ZH: dict[type[JingongError], str] = {
     NotFound: "未找到相关内容",
@@ -83,7 +88,59 @@ def error_response(request: Request, status: int, detail: str, detail_zh: str) -
     return render(request, "error.html", {"status": status, "message": detail_zh}, status_code=status)
 
 
+def _server_error(request: Request) -> Response:
+    detail, detail_zh = "internal error; it has been logged", "服务器内部错误，已记录，请稍后重试"
+    if wants_json(request):
+        return JSONResponse({"detail": detail, "detail_zh": detail_zh}, status_code=500)
+    try:
+        return error_response(request, 500, detail, detail_zh)
+    except Exception:  # noqa: BLE001 - the error page itself failed: plain Chinese text, still no traceback
+        log.exception("the error page could not be rendered")
+        return Response(detail_zh, status_code=500, media_type="text/plain; charset=utf-8")
+
+
+class CatchAll:
+    """Around the routes and the session middleware: an exception that escaped every handler is
+    logged with its traceback and answered 500 in the documented shape (unless the answer had
+    already begun). Starlette's own last resort would answer plain text and re-raise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await _server_error(Request(scope))(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(CatchAll)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # a service should have refused this with a domain error; the database's constraint is the
+        # last line, so the act is refused as a conflict and the statement kept in the log only
+        log.warning("integrity error answered 409 on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return error_response(request, 409, "the request conflicts with data already stored "
+                              "(a duplicate, or a reference to something that does not exist)",
+                              "提交的内容与已有数据冲突（重复提交或引用了不存在的内容），请刷新后重试")
+
     @app.exception_handler(JingongError)
     async def _domain(request: Request, exc: JingongError) -> Response:
         response = error_response(request, status_of(exc), str(exc), message_zh(exc))

@@ -298,3 +298,37 @@ def test_submissions_in_the_last_second_still_get_their_mail(uow, campaign, spec
     with uow() as session:
         [m] = _mails(session, n.id)
     assert "2021年5月31日 17:59" in m.text_body
+
+
+def test_two_resends_of_one_mail_at_once_queue_it_once(engine, campaign, spec, clock):
+    """The status check and the resend count are one statement: the second resend finds the mail
+    queued again and is refused, on both databases."""
+    import threading
+
+    from storage.db import unit_of_work
+
+    with unit_of_work(engine) as session:
+        n = create_nomination(session, campaign, spec, State.SUBMITTED)
+    drain.drain(engine, transports.MemoryTransport())
+    with unit_of_work(engine) as session:
+        [m] = _mails(session, n.id)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def resend() -> None:
+        barrier.wait()
+        try:
+            with unit_of_work(engine) as session:
+                outcomes.append(outbox.resend(session, m.id, actor=OFFICE).resends)
+        except InvalidTransition as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=resend) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes, key=str) == [1, f"mail {m.id} is queued; only sent or failed mail can be resent"]
+    with unit_of_work(engine, readonly=True) as session:
+        [again] = _mails(session, n.id)
+        assert again.resends == 1 and again.message_id == message_id_for(again.idempotency_key, 1)
+        assert len(_audit(session, "mail.resend")) == 1
