@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(default=8 * 3600, validation_alias="SESSION_MAX_AGE")
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="UPLOAD_MAX_BYTES")
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
+    #: addresses of the reverse proxy whose X-Forwarded-For is trusted (unset: trusted from none)
+    forwarded_allow_ips: str | None = Field(default=None, validation_alias="FORWARDED_ALLOW_IPS")
 
     # Scheduler
     # Voting. Rate limits are per app instance; 0 turns one off.
