@@ -152,6 +152,9 @@ def backup(database: Path, target: Path, *, at: datetime, data_dir: Path) -> Bac
         _copy(database, temp)
         counts = _check(temp)
         os.replace(temp, target)
+    except (OSError, sqlite3.OperationalError) as exc:
+        _discard(temp)
+        raise BackupFailed(f"cannot write the backup to {target}: {exc} (is there room? is it writable?)") from None
     except BaseException:
         _discard(temp)
         raise
@@ -208,6 +211,9 @@ def _replace(source: Path, database: Path) -> RestoreReport:
     try:
         _copy(source, temp)
         counts = _check(temp)
+    except sqlite3.DatabaseError as exc:
+        _discard(temp)
+        raise BackupFailed(f"{source} is not a usable SQLite database: {exc}") from None
     except BaseException:
         _discard(temp)
         raise
@@ -237,5 +243,7 @@ def _checkpoint(database: Path) -> None:
 def pg_dump_command(url: str, target: Path) -> str:
     """The ``pg_dump`` line for a PostgreSQL URL, the password left out (libpq takes it from
     ``PGPASSWORD`` or ``~/.pgpass``)."""
-    parsed: URL = make_url(url).set(drivername="postgresql", password=None)
-    return f"pg_dump --format=custom --file={target} '{parsed.render_as_string(hide_password=True)}'"
+    given = make_url(url)
+    libpq = URL.create("postgresql", username=given.username, host=given.host, port=given.port,
+                       database=given.database, query=given.query)
+    return f"pg_dump --format=custom --file={target} '{libpq.render_as_string(hide_password=False)}'"

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 
 from core.beijing import beijing_text
 from core.errors import (
@@ -24,6 +25,7 @@ from core.errors import (
     UnsupportedType,
     ValidationFailed,
 )
+from storage.faults import disk_full
 from web.deps import CsrfFailed, LoginRequired
 from web.templating import render
 from web.uploads import UploadRejected
@@ -79,7 +81,30 @@ def error_response(request: Request, status: int, detail: str, detail_zh: str) -
     return render(request, "error.html", {"status": status, "message": detail_zh}, status_code=status)
 
 
+#: a full disk is a passing state: ask the client to come back (nothing was half-written)
+DISK_FULL_RETRY_AFTER = 120
+
+
+def disk_full_response(request: Request) -> Response:
+    response = error_response(request, 503, "the server's disk is full; nothing was saved, try again later",
+                              "服务器存储空间已满，本次操作未保存，请稍后重试")
+    response.headers["Retry-After"] = str(DISK_FULL_RETRY_AFTER)
+    return response
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> Response:
+        if disk_full(exc):
+            return disk_full_response(request)
+        raise exc
+
+    @app.exception_handler(OperationalError)
+    async def _database_error(request: Request, exc: OperationalError) -> Response:
+        if disk_full(exc):  # SQLite: "database or disk is full"; the transaction was rolled back
+            return disk_full_response(request)
+        raise exc
+
     @app.exception_handler(JingongError)
     async def _domain(request: Request, exc: JingongError) -> Response:
         response = error_response(request, status_of(exc), str(exc), message_zh(exc))
