@@ -16,7 +16,7 @@ from storage import backup, faults
 from storage.db import get_engine
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
 
 
 def engine() -> Engine:
