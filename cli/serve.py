@@ -17,11 +17,14 @@ def serve(
     import uvicorn
 
     from config.settings import get_settings
-    from web.app import create_app
+    from web.app import create_app, ensure_admin
 
     settings = get_settings()
     with service_process(settings):
-        app = create_app(engine(), settings)
+        # the first start's write happens here, before uvicorn: a database that refuses writes
+        # (read-only, full) is then one line from `jingong`, not uvicorn's startup traceback
+        ensure_admin(engine(), settings)
+        app = create_app(engine(), settings, create_admin=False)
         console.print(f"jingong on http://{host}:{port}  (API docs: /docs; data: {settings.data_dir})")
         # X-Forwarded-For only from the proxy named in FORWARDED_ALLOW_IPS (`jingong doctor` reports it)
         trusted = settings.forwarded_allow_ips
