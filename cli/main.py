@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
 from cli.mail import mail_app
+from cli.ops import backup_cmd, doctor_cmd, restore_cmd
 from cli.serve import serve
 from cli.simulate import simulate_cmd
 from cli.stages import app as stages_app
@@ -25,6 +26,7 @@ from core.errors import JingongError
 from nominations import service as nominations
 from nominations.states import STATE_LABELS_ZH, State
 from stages import service as stages
+from storage import faults
 from storage.db import unit_of_work
 from storage.migrate import upgrade
 from wiring.bootstrap import bootstrap
@@ -52,6 +54,9 @@ app.command("tick")(tick_cmd)
 app.command("scheduler")(scheduler_cmd)
 app.command("extension")(extension_cmd)
 app.command("simulate")(simulate_cmd)
+app.command("backup")(backup_cmd)
+app.command("restore")(restore_cmd)
+app.command("doctor")(doctor_cmd)
 
 
 @app.command()
@@ -64,6 +69,7 @@ def init(
     """Create or migrate the database and load the campaign file."""
     settings = get_settings()
     spec = load_campaign(campaign_file or settings.campaign_file)
+    faults.preflight(settings)
     eng = engine()
     upgrade(eng, metadata)
     with unit_of_work(eng) as session:
@@ -207,23 +213,37 @@ def main() -> None:
     except JingongError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(1)
-    except (OperationalError, ProgrammingError) as exc:
-        first = str(exc.orig or exc).strip().splitlines()[0]
-        err_console.print(f"error: database: {first} (is DATABASE_URL right? did you run `jingong init`?)",
-                          markup=False)
+    except (OperationalError, ProgrammingError, OSError) as exc:
+        line = _fault_line(exc)
+        if line is None:
+            _unexpected(exc)
+        err_console.print(f"error: {line}", markup=False)
         sys.exit(1)
     except ValueError as exc:  # settings from the environment
         err_console.print(f"error: {str(exc).splitlines()[0]}", markup=False)
         sys.exit(1)
     except Exception as exc:
-        if os.environ.get("JINGONG_DEBUG"):
-            raise
-        err_console.print(
-            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(set JINGONG_DEBUG=1 for the traceback)",
-            markup=False,
-        )
-        sys.exit(2)
+        _unexpected(exc)
+
+
+def _fault_line(exc: Exception) -> str | None:
+    """A read-only or full data folder, or a database that does not answer, in one line."""
+    fault = faults.storage_fault(exc, get_settings().data_dir)
+    if fault is not None or isinstance(exc, OSError):
+        return fault
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"database: {first} (is DATABASE_URL right? did you run `jingong init`?)"
+
+
+def _unexpected(exc: Exception) -> None:
+    if os.environ.get("JINGONG_DEBUG"):
+        raise exc
+    err_console.print(
+        f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        "(set JINGONG_DEBUG=1 for the traceback)",
+        markup=False,
+    )
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import console, engine
+from cli.common import console, engine, service_process
 
 
 def serve(
@@ -17,9 +17,16 @@ def serve(
     import uvicorn
 
     from config.settings import get_settings
-    from web.app import create_app
+    from web.app import create_app, ensure_admin
 
     settings = get_settings()
-    app = create_app(engine(), settings)
-    console.print(f"jingong on http://{host}:{port}  (API docs: /docs; data: {settings.data_dir})")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, access_log=access_log)
+    with service_process(settings):
+        # the first start's write happens here, before uvicorn: a database that refuses writes
+        # (read-only, full) is then one line from `jingong`, not uvicorn's startup traceback
+        ensure_admin(engine(), settings)
+        app = create_app(engine(), settings, create_admin=False)
+        console.print(f"jingong on http://{host}:{port}  (API docs: /docs; data: {settings.data_dir})")
+        # X-Forwarded-For only from the proxy named in FORWARDED_ALLOW_IPS (`jingong doctor` reports it)
+        trusted = settings.forwarded_allow_ips
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(trusted),
+                    forwarded_allow_ips=trusted or None, access_log=access_log)

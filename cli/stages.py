@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from campaigns import service as campaigns
-from cli.common import cli_actor, console, engine
+from cli.common import cli_actor, console, engine, service_process
 from config.campaign import StageName
+from config.settings import get_settings
 from nominations import service as nominations
 from stages import jobs
 from stages import service as stages
@@ -103,15 +104,16 @@ def scheduler_cmd(interval: float = typer.Option(None, help="safety-net interval
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    handle = start_scheduler(engine(), safety_interval=interval)
-    console.print("scheduler running", markup=False)
-    try:
-        while not stop.wait(1):
+    with service_process(get_settings()):
+        handle = start_scheduler(engine(), safety_interval=interval)
+        console.print("scheduler running", markup=False)
+        try:
+            while not stop.wait(1):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handle.shutdown()
+        finally:
+            handle.shutdown()
 
 
 def extension_cmd(nomination_id: int, until: str = typer.Option(..., help="e.g. 2021-06-02T18:00 (campaign time)"),

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(default=30 * 60, ge=60, validation_alias="SESSION_IDLE_SECONDS")
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="UPLOAD_MAX_BYTES")
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
+    #: addresses of the reverse proxy whose X-Forwarded-For is trusted (unset: trusted from none)
+    forwarded_allow_ips: str | None = Field(default=None, validation_alias="FORWARDED_ALLOW_IPS")
 
     # Committee login. Failures and locks are kept on the account row (shared by every instance);
     # the per-address limit is per app instance (0 turns it off).

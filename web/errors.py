@@ -29,6 +29,7 @@ from core.errors import (
     UnsupportedType,
     ValidationFailed,
 )
+from storage.faults import disk_full
 from web.deps import CsrfFailed, LoginRequired
 from web.templating import render
 from web.uploads import UploadRejected
@@ -88,6 +89,17 @@ def error_response(request: Request, status: int, detail: str, detail_zh: str) -
     return render(request, "error.html", {"status": status, "message": detail_zh}, status_code=status)
 
 
+#: a full disk is a passing state: ask the client to come back (nothing was half-written)
+DISK_FULL_RETRY_AFTER = 120
+
+
+def disk_full_response(request: Request) -> Response:
+    response = error_response(request, 503, "the server's disk is full; nothing was saved, try again later",
+                              "服务器存储空间已满，本次操作未保存，请稍后重试")
+    response.headers["Retry-After"] = str(DISK_FULL_RETRY_AFTER)
+    return response
+
+
 def _server_error(request: Request) -> Response:
     detail, detail_zh = "internal error; it has been logged", "服务器内部错误，已记录，请稍后重试"
     if wants_json(request):
@@ -128,8 +140,28 @@ class CatchAll:
             await _server_error(Request(scope))(scope, receive, send)
 
 
+def database_error_response(request: Request, exc: OperationalError) -> Response | None:
+    """The database's passing states, as 503 with ``Retry-After``; None for anything else."""
+    if disk_full(exc):  # SQLite: "database or disk is full"; the transaction was rolled back
+        return disk_full_response(request)
+    # SQLite's lock held past its busy timeout by a writer outside the line (the scheduler, the
+    # mail sender): nothing was written, the client may retry
+    if "database is locked" not in str(exc.orig):
+        return None
+    busy = DatabaseBusy("the database is busy")
+    response = error_response(request, 503, str(busy), message_zh(busy))
+    response.headers["Retry-After"] = str(busy.retry_after)
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(CatchAll)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> Response:
+        if disk_full(exc):
+            return disk_full_response(request)
+        raise exc
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
@@ -149,14 +181,10 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(OperationalError)
-    async def _locked(request: Request, exc: OperationalError) -> Response:
-        # SQLite's lock held past its busy timeout by a writer outside the line (the scheduler,
-        # the mail sender): nothing was written, the client may retry
-        if "database is locked" not in str(exc.orig):
+    async def _database_error(request: Request, exc: OperationalError) -> Response:
+        response = database_error_response(request, exc)
+        if response is None:
             raise exc
-        busy = DatabaseBusy("the database is busy")
-        response = error_response(request, 503, str(busy), message_zh(busy))
-        response.headers["Retry-After"] = str(busy.retry_after)
         return response
 
     @app.exception_handler(UploadRejected)

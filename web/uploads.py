@@ -158,7 +158,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_bytes: int) -> 
             if receiver.error is not None:
                 raise receiver.error
         parser.finalize()
-    except (UploadRejected, TooLarge):
+    except (UploadRejected, TooLarge, OSError):  # OSError: the disk is full (answered 503 by web.errors)
         receiver.cleanup()
         raise
     except Exception as exc:  # a malformed body
