@@ -5,42 +5,15 @@ lock does not tell which names exist)."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from config.settings import Settings
 from core import clock
-from core.errors import RateLimited
+from core.limits import RateLimiter
 
 #: unknown names remembered at most; beyond that the oldest state is forgotten wholesale
 _MAX_PHANTOMS = 10_000
-
-
-@dataclass
-class AddressLimiter:
-    #: attempts allowed per address and window; 0 = no limit
-    limit: int
-    window_seconds: int = 60
-    _window: int = -1
-    _counts: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def hit(self, address: str) -> None:
-        if self.limit <= 0:
-            return
-        now = clock.now().timestamp()
-        window = int(now // self.window_seconds)
-        with self._lock:
-            if window != self._window:
-                self._window, self._counts = window, {}
-            count = self._counts[address] = self._counts.get(address, 0) + 1
-        if count > self.limit:
-            retry = int((window + 1) * self.window_seconds - now) + 1
-            raise RateLimited(
-                f"too many login attempts from this address: at most {self.limit} per {self.window_seconds} s",
-                retry_after=retry,
-                message_zh=f"此网络地址登录尝试过于频繁，请{retry}秒后再试",
-            )
 
 
 @dataclass
@@ -93,18 +66,19 @@ class PhantomLocks:
             self._states.clear()
 
 
-_limiters: dict[int, AddressLimiter] = {}
+_limiters: dict[int, RateLimiter] = {}
 _semaphores: dict[int, threading.BoundedSemaphore] = {}
 _registry_lock = threading.Lock()
 phantoms = PhantomLocks()
 
 
-def address_limiter(settings: Settings) -> AddressLimiter:
+def address_limiter(settings: Settings) -> RateLimiter:
     with _registry_lock:
         found = _limiters.get(settings.login_rate_per_address_minute)
         if found is None:
-            found = _limiters[settings.login_rate_per_address_minute] = AddressLimiter(
-                settings.login_rate_per_address_minute)
+            found = _limiters[settings.login_rate_per_address_minute] = RateLimiter(
+                settings.login_rate_per_address_minute, what="login attempts from this address",
+                what_zh="此网络地址登录尝试")
         return found
 
 
