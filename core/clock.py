@@ -127,12 +127,3 @@ def arrived(instant: datetime) -> contextvars.Token[datetime | None]:
 
 def forget_arrival(token: contextvars.Token[datetime | None]) -> None:
     _received.reset(token)
-
-
-@contextlib.contextmanager
-def arrived_at(instant: datetime) -> Iterator[datetime]:
-    token = arrived(instant)
-    try:
-        yield instant
-    finally:
-        forget_arrival(token)

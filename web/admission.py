@@ -20,13 +20,11 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import MutableMapping
-from typing import Any
 
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storage.db import is_sqlite, writer_turn
-from web.arrival import ASGIApp, Receive, Send
 from web.deps import READ_METHODS
 
 #: connections kept back for the process's own threads (scheduler, mail sender, cache refreshes)
@@ -53,7 +51,7 @@ class Admission:
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary())
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/static/"):
             await self.app(scope, receive, send)
             return

@@ -10,15 +10,9 @@ a large upload is stamped by the receive call that returns its last chunk.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import clock
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 #: bodies up to this size are read in full before the app sees the request
 PREREAD_BYTES = 256 * 1024
@@ -30,7 +24,7 @@ class ArrivalStamp:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -39,7 +33,7 @@ class ArrivalStamp:
         else:
             await self._serve_streaming(scope, receive, send)
 
-    async def _read_then_serve(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def _read_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         first: list[Message] = []
         while True:
             message = await receive()
@@ -57,7 +51,7 @@ class ArrivalStamp:
         finally:
             clock.forget_arrival(token)
 
-    async def _serve_streaming(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def _serve_streaming(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = clock.arrived(clock.now())
 
         async def stamping() -> Message:
@@ -72,7 +66,7 @@ class ArrivalStamp:
             clock.forget_arrival(token)
 
 
-def _small(scope: MutableMapping[str, Any]) -> bool:
+def _small(scope: Scope) -> bool:
     length: int | None = None
     chunked = False
     for name, value in scope.get("headers", ()):

@@ -24,8 +24,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import httpx
 from sqlalchemy import create_engine, text
+from sqlmodel import Session
 
 from campaigns import service as campaigns
+from campaigns.models import Campaign
+from config.campaign import CampaignSpec
 from config.settings import Settings
 from core import clock
 from core.clock import ManualClock, use_clock
@@ -78,57 +81,48 @@ class Tally:
                 f"max {self.slowest * 1000:7.1f} ms")
 
 
-def prepare_drafts(database_url: str, count: int) -> list[str]:
-    """``count`` complete drafts, written straight into the database before the server starts."""
+@contextlib.contextmanager
+def _preparing(database_url: str, at: datetime) -> Iterator[tuple[Session, Campaign, CampaignSpec]]:
+    """The server's database, before it starts, with the clock at ``at``: one transaction."""
     engine = make_engine(database_url)
     try:
-        with use_clock(ManualClock(datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING))), \
-                unit_of_work(engine) as session:
+        with use_clock(ManualClock(at)), unit_of_work(engine) as session:
             campaign = campaigns.get_campaign(session)
-            spec = campaigns.spec_of(campaign)
-            return [create_draft(session, campaign, spec).token for _ in range(count)]
+            yield session, campaign, campaigns.spec_of(campaign)
     finally:
         engine.dispose()
+
+
+def prepare_drafts(database_url: str, count: int) -> list[str]:
+    """``count`` complete drafts, written straight into the database before the server starts."""
+    with _preparing(database_url, datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING)) as (session, campaign, spec):
+        return [create_draft(session, campaign, spec).token for _ in range(count)]
 
 
 def prepare_voting(database_url: str, data_dir: Path, voters: int, candidates: int = 5) -> list[Req]:
     """Shortlisted candidates and verified voters; one vote request per voter (a candidate each,
     in turn: one vote per voter per candidate per day)."""
-    engine = make_engine(database_url)
     settings = Settings.model_validate({"JINGONG_DATA_DIR": str(data_dir)})  # the server's secret key
-    try:
-        with use_clock(ManualClock(datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING))), \
-                unit_of_work(engine) as session:
-            campaign = campaigns.get_campaign(session)
-            spec = campaigns.spec_of(campaign)
-            ids = [create_nomination(session, campaign, spec, State.SHORTLISTED).id or 0 for _ in range(candidates)]
-            identities = [VoterIdentity(campaign_id=campaign.id or 0, kind=IdentityKind.EMAIL,
-                                        identity_hash=f"rush-voter-{i}", created_at=clock.now(), created_minute=i)
-                          for i in range(voters)]
-            session.add_all(identities)
-            session.flush()
-            return [Req("/api/votes", {"nomination_id": ids[i % candidates]},
-                        {"Authorization": f"Bearer {issue_token(campaign.id or 0, v.id or 0, settings)}"})
-                    for i, v in enumerate(identities)]
-    finally:
-        engine.dispose()
+    with _preparing(database_url, datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING)) as (session, campaign, spec):
+        ids = [create_nomination(session, campaign, spec, State.SHORTLISTED).id or 0 for _ in range(candidates)]
+        identities = [VoterIdentity(campaign_id=campaign.id or 0, kind=IdentityKind.EMAIL,
+                                    identity_hash=f"rush-voter-{i}", created_at=clock.now(), created_minute=i)
+                      for i in range(voters)]
+        session.add_all(identities)
+        session.flush()
+        return [Req("/api/votes", {"nomination_id": ids[i % candidates]},
+                    {"Authorization": f"Bearer {issue_token(campaign.id or 0, v.id or 0, settings)}"})
+                for i, v in enumerate(identities)]
 
 
 def prepare_objections(database_url: str, objections: int, candidates: int = 3) -> list[Req]:
     """Formal candidates on the public notice; objections spread over them (several objections
     to one candidate arrive together, as they would)."""
-    engine = make_engine(database_url)
-    try:
-        with use_clock(ManualClock(datetime(2021, 7, 25, 10, 0, tzinfo=BEIJING))), \
-                unit_of_work(engine) as session:
-            campaign = campaigns.get_campaign(session)
-            spec = campaigns.spec_of(campaign)
-            ids = [create_nomination(session, campaign, spec, State.VETTED).id or 0 for _ in range(candidates)]
-            return [Req("/api/objections", {"nomination_id": ids[i % candidates], "name": f"实名{i}",
-                                            "contact": f"1391234{i:04d}", "facts": "事迹材料与实际不符"})
-                    for i in range(objections)]
-    finally:
-        engine.dispose()
+    with _preparing(database_url, datetime(2021, 7, 25, 10, 0, tzinfo=BEIJING)) as (session, campaign, spec):
+        ids = [create_nomination(session, campaign, spec, State.VETTED).id or 0 for _ in range(candidates)]
+        return [Req("/api/objections", {"nomination_id": ids[i % candidates], "name": f"实名{i}",
+                                        "contact": f"1391234{i:04d}", "facts": "事迹材料与实际不符"})
+                for i in range(objections)]
 
 
 def server_offset(url: str, samples: int = 15) -> timedelta:
