@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
     #: addresses of the reverse proxy whose X-Forwarded-For is trusted (unset: trusted from none)
     forwarded_allow_ips: str | None = Field(default=None, validation_alias="FORWARDED_ALLOW_IPS")
+    #: what several app instances share (rate limits, the public pages' version); unset: kept in
+    #: this process / this data folder (the embedded default, one instance)
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
 
     # Committee login. Failures and locks are kept on the account row (shared by every instance);
     # the per-address limit is per app instance (0 turns it off).
