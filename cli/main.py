@@ -20,7 +20,8 @@ from cli.stages import app as stages_app
 from cli.stages import extension_cmd, scheduler_cmd, tick_cmd
 from cli.users import users_app
 from cli.votes import app as votes_app
-from config.campaign import Track, load_campaign
+from config.campaign import StageName, Track, load_campaign
+from config.next_edition import next_edition
 from config.settings import get_settings
 from core.errors import JingongError
 from nominations import service as nominations
@@ -114,6 +115,29 @@ def campaign_check(path: Path) -> None:
     """Validate a campaign file without loading it."""
     spec = load_campaign(path)
     console.print(f"ok: {spec.slug}, {len(spec.stages)} stages, {len(spec.units)} units")
+
+
+@campaign_app.command("new")
+def campaign_new(
+    source: Path = typer.Argument(None, help="this year's campaign file (default: JINGONG_CAMPAIGN)"),
+    out: Path = typer.Option(None, "--out", help="where to write (default: beside the source, named by the new slug)"),
+    force: bool = typer.Option(False, help="overwrite an existing file"),
+) -> None:
+    """Next year's campaign file from this one: edition and title advanced, every instant a year on."""
+    source = source or get_settings().campaign_file
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JingongError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    new_text, spec = next_edition(text, source.name)
+    target = out or source.with_name(f"{spec.slug}.toml")
+    if target.exists() and not force:
+        raise JingongError(f"{target} exists; choose another --out or add --force")
+    target.write_text(new_text, encoding="utf-8")
+    nomination = spec.stage(StageName.NOMINATION)
+    console.print(f"written: {target} ({spec.slug}, edition {spec.edition}, {spec.name})")
+    console.print(f"nomination deadline: {spec.to_local(nomination.closes):%Y-%m-%d %H:%M} {spec.timezone}; "
+                  "fill in notice_ref once the notice is issued, then: jingong init --campaign " + str(target))
 
 
 @app.command()

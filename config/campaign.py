@@ -100,8 +100,9 @@ class Office(_Strict):
 
 class Rules(_Strict):
     #: editions whose winners may not be nominated again, and whose finalists may only enter
-    #: the main track
-    prior_editions: list[int] = Field(default_factory=list)
+    #: the main track; unset: every earlier edition the service knows (its registry of awards,
+    #: filled at each commendation and by ``jingong import-prior``)
+    prior_editions: list[int] | None = None
     deeds_max_chars: int = Field(default=500, ge=1)
     #: extra time after a window closes during which submissions are still accepted (none)
     submission_grace_seconds: int = Field(default=0, ge=0)

@@ -225,12 +225,10 @@ def prior_awards_of(session: Session, nomination: Nomination, spec: CampaignSpec
     both sides know it."""
     if not nomination.name:
         return []
-    rows = session.exec(
-        select(PriorAward).where(
-            PriorAward.name == nomination.name.strip(),
-            col(PriorAward.edition).in_(spec.rules.prior_editions),
-        )
-    )
+    editions = spec.rules.prior_editions
+    earlier = (col(PriorAward.edition).in_(editions) if editions is not None
+               else col(PriorAward.edition) < spec.edition)
+    rows = session.exec(select(PriorAward).where(PriorAward.name == nomination.name.strip(), earlier))
     matches = []
     for row in rows:
         if row.birth_date and nomination.birth_date:
@@ -304,6 +302,26 @@ def import_prior(session: Session, path: Path) -> int:
             added += 1
     session.flush()
     return added
+
+
+def enter_registry(session: Session, nomination: Nomination) -> PriorAward | None:
+    """At the commendation: the winner or finalist enters the registry of earlier editions with
+    this campaign's edition, so the next edition bars (or limits) them without a CSV import.
+    Idempotent: a person already entered for this edition is not entered twice."""
+    campaign = session.get(Campaign, nomination.campaign_id)
+    if campaign is None or not nomination.name:
+        return None
+    award = PriorAwardKind.WINNER if nomination.track == "main" else PriorAwardKind.FINALIST
+    name = nomination.name.strip()
+    existing = session.exec(select(PriorAward).where(
+        PriorAward.edition == campaign.edition, PriorAward.award == award, PriorAward.name == name,
+        PriorAward.birth_date == nomination.birth_date)).first()
+    if existing is not None:
+        return existing
+    row = PriorAward(edition=campaign.edition, award=award, name=name, birth_date=nomination.birth_date,
+                     employer=(nomination.employer or "").strip() or None)
+    session.add(row)
+    return row
 
 
 # --- quotas (附件1): over quota is allowed and flagged --------------------------------------

@@ -4,11 +4,18 @@ imports one above it."""
 
 from __future__ import annotations
 
+from sqlmodel import Session
+
 from campaigns import service as campaigns
 from config.campaign import StageName
+from nominations import service as nominations
+from nominations.models import Nomination
+from nominations.states import State
 from notifications import transition_mail
 from stages import jobs
 from voting import tally, windows
+from workflow import hooks
+from workflow.models import TransitionRecord
 
 _done = False
 
@@ -21,6 +28,13 @@ def bootstrap() -> None:
     # notifications: the applicant's mail, queued in the same transaction as the state change
     transition_mail.install()
     install_voting()
+    hooks.on_transition(enter_registry_at_commendation)
+
+
+def enter_registry_at_commendation(session: Session, nomination: Nomination, record: TransitionRecord) -> None:
+    """The commended enter the registry of earlier editions, in the commendation's transaction."""
+    if record.to_state == State.COMMENDED.value:
+        nominations.enter_registry(session, nomination)
 
 
 def install_voting() -> None:

@@ -108,5 +108,5 @@ def test_init_on_postgresql(tmp_path: Path, pg_url: str):
     result = run(tmp_path, "init", env={"DATABASE_URL": pg_url})
     assert result.returncode == 0, result.stderr
     assert "postgresql" in result.stdout
-    show = run(tmp_path, "campaign", "show", env={"DATABASE_URL": pg_url})
+    show = run(tmp_path, "campaign", "show", "--slug", "jingong-2021", env={"DATABASE_URL": pg_url})
     assert "2021-05-31 18:00 CST" in show.stdout
