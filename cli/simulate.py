@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from cli.common import console
+from cli.common import console, err_console
 
 
 def simulate_cmd(
@@ -52,3 +52,7 @@ def simulate_cmd(
     console.print(f"votes counted: {report.votes} ({report.second_votes_refused} second votes the same day refused)",
                   markup=False)
     console.print(f"wall time: {report.seconds:.1f} s", markup=False)
+    if not report.reached_commendation:
+        why = report.blocked[0] if report.blocked else "nobody was commended"
+        err_console.print(f"error: the campaign did not reach commendation: {why}", markup=False)
+        raise typer.Exit(1)

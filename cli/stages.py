@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from campaigns import service as campaigns
-from cli.common import cli_actor, console, engine, service_process
+from cli.common import cli_actor, console, engine, err_console, service_process
 from config.campaign import StageName
 from config.settings import get_settings
 from nominations import service as nominations
@@ -65,8 +65,10 @@ def close_cmd(name: StageName, reason: str = typer.Option(..., help="why (audite
     """Close a stage by hand now."""
     with unit_of_work(engine()) as session:
         campaign = campaigns.get_campaign(session)
-        stages.close_stage(session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason)
-    console.print(f"{name.value} closes now; run `jingong tick` or let the scheduler apply it")
+        results = jobs.close_now(session, campaign.id or 0, name, actor=cli_actor(as_), reason=reason)
+    for r in results:
+        console.print(f"{r.campaign} {r.key}: {r.summary}", markup=False)
+    console.print(f"{name.value} closed", markup=False)
 
 
 @app.command("move")
@@ -88,11 +90,17 @@ def move_cmd(name: StageName, reason: str = typer.Option(..., help="why (audited
 
 
 def tick_cmd() -> None:
-    """Apply every due step now (what the scheduler does at each instant)."""
-    results = jobs.tick(engine())
+    """Apply every due step now (what the scheduler does at each instant); a step a rule refused
+    earlier is tried again at once. Exits 1 when a step is still blocked."""
+    results = jobs.tick(engine(), retry_blocked=True)
     for r in results:
         late = f" (late by {r.late_seconds:.0f}s)" if r.late_seconds >= 60 else ""
         console.print(f"{r.campaign} {r.key}: {r.summary}{late}", markup=False)
+    blocked = [r for r in results if not r.done]
+    if blocked:
+        err_console.print(f"error: {blocked[-1].key} is blocked: {blocked[-1].summary.removeprefix('blocked: ')}",
+                          markup=False)
+        raise typer.Exit(1)
     if not results:
         console.print("nothing due")
 

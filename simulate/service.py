@@ -39,6 +39,7 @@ from storage.migrate import create_all
 from wiring.bootstrap import bootstrap
 from wiring.tables import metadata
 from workflow import service as workflow
+from workflow import shortfall
 from workflow.machine import Event
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏吕丁任沈姚卢钟谭"
@@ -66,6 +67,12 @@ class Report:
     votes: int = 0
     second_votes_refused: int = 0
     lines: list[str] = field(default_factory=list)
+    #: steps still blocked at the end (the campaign did not run to its end), in calendar order
+    blocked: list[str] = field(default_factory=list)
+
+    @property
+    def reached_commendation(self) -> bool:
+        return not self.blocked and self.counts.get(State.COMMENDED.value, 0) > 0
 
 
 @dataclass
@@ -281,12 +288,20 @@ class Simulation:
                     continue
                 workflow.transition(session, n.id or 0, Event.VET, actor=OFFICE, data={"track": track.value},
                                     reason=f"网络投票{self.votes.get(n.id or 0, 0)}票，综合评审通过")
-        self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] review: formal candidates named")
+            short = shortfall.shortage(session, cid)
+            if short is not None:  # as a real committee would: decide, with a reason, audited
+                shortfall.decide(session, cid, actor=OFFICE,
+                                 reason=f"合格人选不足（{short}），组委会决定按现有人数确定正式候选人")
+        self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] review: formal candidates named"
+                 + (f"; shortfall decided ({short})" if short else ""))
 
     def objection(self, uphold: bool) -> None:
         cid = self.campaign_id
         with unit_of_work(self.engine) as session:
             vetted = nominations.list_nominations(session, cid, states=[State.VETTED])
+            if not vetted:
+                self.say(f"[{self.spec.to_local(self.clock.now()):%Y-%m-%d %H:%M}] no formal candidates to object to")
+                return
             target = self.rng.choice(vetted)
             workflow.transition(session, target.id or 0, Event.OBJECT, actor=Actor.applicant("public"),
                                 reason="群众反映其主要事迹材料存在夸大")
@@ -349,7 +364,8 @@ def simulate(
                 mails = session.exec(select(func.count()).select_from(OutboxMail)).one()
                 total = session.exec(select(func.count()).select_from(Nomination)
                                      .where(col(Nomination.campaign_id) == cid)).one()
+                blocked = [f"{s.key}: {s.last_error}" for s in stages.pending_steps(session, cid) if s.last_error]
     assert total == count
     return Report(count, seed, counts, mails, sim.refused["late"], sim.refused["prior"], sim.refused["incomplete"],
                   time.perf_counter() - started, votes=sum(sim.votes.values()),
-                  second_votes_refused=sim.refused["vote_twice"])
+                  second_votes_refused=sim.refused["vote_twice"], blocked=blocked)

@@ -33,6 +33,7 @@ from core.errors import GuardFailed
 from nominations.models import Nomination
 from nominations.states import State
 from notifications import announce, notices
+from stages import service as stages
 from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
 from workflow import guards, queries
@@ -84,21 +85,30 @@ class StepResult:
     done: bool
     late_seconds: float
     summary: str
+    #: why a blocked step was refused, in Chinese (for the committee's pages)
+    problem_zh: str | None = None
 
 
 class StepBlocked(Exception):
     """A rule refuses the step for now; it is retried later."""
 
+    def __init__(self, message: str, *, message_zh: str | None = None) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
 
-def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = None) -> list[StepResult]:
-    """Apply every due step of every campaign, in calendar order. Returns what ran."""
+
+def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = None,
+         retry_blocked: bool = False) -> list[StepResult]:
+    """Apply every due step of every campaign, in calendar order. Returns what ran.
+    ``retry_blocked``: a step refused earlier is tried now, not after its RETRY_AFTER (a person
+    asked: ``jingong tick``, the dashboard's 立即重试)."""
     actor = actor or Actor.system("scheduler")
     with unit_of_work(engine, readonly=True) as session:
         campaign_ids = [c for c in session.exec(select(Campaign.id)) if c is not None]
     results: list[StepResult] = []
     for campaign_id in campaign_ids:
         while True:
-            result = _run_next(engine, campaign_id, now or clock.now(), actor)
+            result = _run_next(engine, campaign_id, now or clock.now(), actor, retry_blocked)
             if result is None:
                 break
             results.append(result)
@@ -107,40 +117,72 @@ def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = N
     return results
 
 
-def _run_next(engine: Engine, campaign_id: int, now: datetime, actor: Actor) -> StepResult | None:
+def _run_next(engine: Engine, campaign_id: int, now: datetime, actor: Actor,
+              retry_blocked: bool = False) -> StepResult | None:
     with unit_of_work(engine) as session:
         campaign = _lock_campaign(session, engine, campaign_id)
         if campaign is None:
             return None  # another instance is ticking this campaign right now
-        step = session.exec(
-            select(ScheduledStep)
-            .where(ScheduledStep.campaign_id == campaign_id, col(ScheduledStep.done_at).is_(None),
-                   col(ScheduledStep.due_at) <= now)
-            .order_by(col(ScheduledStep.due_at), col(ScheduledStep.id))
-            .limit(1)
-        ).first()
-        if step is None or (step.retry_at is not None and step.retry_at > now):
-            return None
-        late = max(0.0, (now - step.due_at).total_seconds())
-        step.attempts += 1
-        try:
-            with session.begin_nested():
-                summary = _apply(session, campaign, step, now, actor)
-        except (StepBlocked, GuardFailed) as exc:
-            step.last_error = str(exc)
-            step.retry_at = now + RETRY_AFTER
-            session.add(step)
-            _alert(session, campaign, step, str(exc))
-            return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, False,
-                              late, f"blocked: {exc}")
-        step.done_at, step.late_seconds, step.last_error, step.retry_at = now, late, None, None
+        return run_one(session, campaign, now, actor, retry_blocked=retry_blocked)
+
+
+def run_due(session: Session, campaign: Campaign, actor: Actor, *, retry_blocked: bool = True) -> list[StepResult]:
+    """Every due step of ``campaign`` in this transaction, in calendar order, up to the first
+    that is blocked (which is recorded on its row)."""
+    results: list[StepResult] = []
+    while (result := run_one(session, campaign, clock.now(), actor, retry_blocked=retry_blocked)) is not None:
+        results.append(result)
+        if not result.done:
+            break
+    return results
+
+
+def close_now(session: Session, campaign_id: int, name: StageName | str, *, actor: Actor,
+              reason: str | None) -> list[StepResult]:
+    """Close a stage by hand now, and run its close in the same transaction. A close a rule
+    refuses raises GuardFailed and changes nothing, the calendar included."""
+    stages.close_stage(session, campaign_id, name, actor=actor, reason=reason)
+    campaign = campaigns.get_campaign_by_id(session, campaign_id)
+    results = run_due(session, campaign, actor)
+    if results and not results[-1].done:  # raising rolls the unit of work back: nothing changed
+        problem = results[-1].summary.removeprefix("blocked: ")
+        raise GuardFailed(f"{name} cannot close now: {problem}",
+                          message_zh=f"该阶段现在不能结束：{results[-1].problem_zh or problem}")
+    return results
+
+
+def run_one(session: Session, campaign: Campaign, now: datetime, actor: Actor, *,
+            retry_blocked: bool = False) -> StepResult | None:
+    """The next due step of ``campaign``, applied in a savepoint of this transaction."""
+    step = session.exec(
+        select(ScheduledStep)
+        .where(ScheduledStep.campaign_id == campaign.id, col(ScheduledStep.done_at).is_(None),
+               col(ScheduledStep.due_at) <= now)
+        .order_by(col(ScheduledStep.due_at), col(ScheduledStep.id))
+        .limit(1)
+    ).first()
+    if step is None or (step.retry_at is not None and step.retry_at > now and not retry_blocked):
+        return None
+    late = max(0.0, (now - step.due_at).total_seconds())
+    step.attempts += 1
+    try:
+        with session.begin_nested():
+            summary = _apply(session, campaign, step, now, actor)
+    except (StepBlocked, GuardFailed) as exc:
+        step.last_error = str(exc)
+        step.retry_at = now + RETRY_AFTER
         session.add(step)
-        if late >= LATE_AFTER.total_seconds():
-            audit.record(session, actor=actor, action="step_ran_late", subject=step.key, campaign_id=campaign_id,
-                         reason=f"ran {_duration(late)} after its instant (service was down or busy)",
-                         data={"due_at": step.due_at.isoformat(), "ran_at": now.isoformat(), "late_seconds": late})
-        return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, True, late,
-                          summary)
+        _alert(session, campaign, step, str(exc))
+        return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, False,
+                          late, f"blocked: {exc}", getattr(exc, "message_zh", None))
+    step.done_at, step.late_seconds, step.last_error, step.retry_at = now, late, None, None
+    session.add(step)
+    if late >= LATE_AFTER.total_seconds():
+        audit.record(session, actor=actor, action="step_ran_late", subject=step.key, campaign_id=campaign.id,
+                     reason=f"ran {_duration(late)} after its instant (service was down or busy)",
+                     data={"due_at": step.due_at.isoformat(), "ran_at": now.isoformat(), "late_seconds": late})
+    return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, True, late,
+                      summary)
 
 
 def _lock_campaign(session: Session, engine: Engine, campaign_id: int) -> Campaign | None:
@@ -189,7 +231,8 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
     if name is StageName.SCREENING:
         unscreened = queries.count_in_state(session, cid, State.SUBMITTED)
         if unscreened:
-            raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them")
+            raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them",
+                              message_zh=f"尚有{unscreened}件申报未完成初审，请先审核通过或退回")
         count = guards.check_shortlist(session, cid)
         moved = workflow.move_all(session, cid, State.SCREENED, Event.PASS_OVER, actor=actor)
         return f"shortlist of {count}; {moved} not shortlisted"

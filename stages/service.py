@@ -116,6 +116,13 @@ def upcoming(session: Session, campaign_id: int, limit: int = 20) -> list[Upcomi
     ]
 
 
+def blocked_steps(session: Session, campaign_id: int) -> list[UpcomingStep]:
+    """Steps past their instant that a rule refused: what needs doing now."""
+    now = clock.now()
+    return [s for s in upcoming(session, campaign_id, limit=50)
+            if s.last_error and s.due_local <= now.astimezone(s.due_local.tzinfo)]
+
+
 # --- committee control: every act audited with who and why -------------------------------------
 
 

@@ -27,7 +27,9 @@ from nominations.states import STATE_LABELS_ZH, State
 from notifications import outbox
 from objections import service as objections
 from objections.models import ObjectionStatus
+from stages import jobs
 from stages import service as stages
+from stages.models import StepKind
 from voting import tally
 from web import flash, security
 from web.deps import (
@@ -44,7 +46,7 @@ from web.errors import message_zh
 from web.schemas import AttachmentId, NominationId, ObjectionId, UserId
 from web.templating import render
 from web.uploads import send_file
-from workflow import bulk, permissions, queries
+from workflow import bulk, permissions, queries, shortfall
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
 
@@ -112,11 +114,42 @@ def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign
         "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
         "windows": campaigns.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
         "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
+        "blocked": stages.blocked_steps(session, campaign.id or 0),
+        "shortfall": shortfall.shortage(session, campaign.id or 0) if _review_blocked(session, campaign) else None,
+        "may_stages": accounts.may(Role(user.role), "stages"),
     })
 
 
 def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
     return stages.upcoming(session, campaign.id or 0)[:12]
+
+
+@router.post("/calendar/retry", dependencies=[CsrfChecked, Depends(require("stages"))])
+def retry_steps(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    """立即重试: run the due steps now, a blocked one included (else it waits for its retry)."""
+    results = jobs.run_due(session, campaign, bulk.actor_of(user))
+    return _after_steps(request, results, f"已执行{len(results)}个到期步骤" if results else "没有到期的步骤")
+
+
+def _after_steps(request: Request, results: list[jobs.StepResult], done: str, blocked_prefix: str = "") -> Response:
+    if results and not results[-1].done:
+        why = results[-1].problem_zh or results[-1].summary
+        return flash.redirect(request, "/committee", f"{blocked_prefix}仍未能执行：{why}", "error")
+    return flash.redirect(request, "/committee", done)
+
+
+def _review_blocked(session: Session, campaign: Campaign) -> bool:
+    return any(s.stage == StageName.REVIEW and s.kind is StepKind.CLOSE
+               for s in stages.blocked_steps(session, campaign.id or 0))
+
+
+@router.post("/review/shortfall", dependencies=[CsrfChecked, AdminOnly])
+async def review_shortfall(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
+    """The office admin closes the review with fewer formal candidates than the awards (audited)."""
+    form = await request.form()
+    shortfall.decide(session, campaign.id or 0, actor=bulk.actor_of(user), reason=str(form.get("reason") or "")[:2000])
+    results = jobs.run_due(session, campaign, bulk.actor_of(user))
+    return _after_steps(request, results, "已按现有人数结束综合评审，决定已记入审计记录", "决定已记录，但")
 
 
 @router.get("/calendar")
@@ -142,9 +175,9 @@ async def stage_act(stage_name: str, action: str, request: Request, user: Curren
     if action == "open":
         stages.open_stage(session, cid, name, actor=actor, reason=reason)
         return flash.redirect(request, "/committee/calendar", "已开启阶段")
-    if action == "close":
-        stages.close_stage(session, cid, name, actor=actor, reason=reason)
-        return flash.redirect(request, "/committee/calendar", "已关闭阶段")
+    if action == "close":  # the close runs now; a close a rule refuses changes nothing
+        jobs.close_now(session, cid, name, actor=actor, reason=reason)
+        return flash.redirect(request, "/committee/calendar", "已结束该阶段")
     if action == "move":
         opens, closes = (campaigns.local_instant(str(value), campaign.timezone) if value else None
                          for value in (form.get("opens_at"), form.get("closes_at")))

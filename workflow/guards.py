@@ -17,7 +17,7 @@ from core.errors import DeadlinePassed, GuardFailed
 from nominations import service as nominations
 from nominations.models import Nomination, PriorAwardKind
 from nominations.states import State
-from workflow import queries
+from workflow import queries, shortfall
 from workflow.machine import Event, Guard
 
 
@@ -144,19 +144,13 @@ def check_shortlist(session: Session, campaign_id: int) -> int:
 
 
 def check_review(session: Session, campaign_id: int) -> dict[Track, int]:
-    """The review must name exactly the configured number per track."""
+    """The review must name exactly the configured number per track, or fewer where the office
+    admin decided on the shortfall (``workflow.shortfall``)."""
     spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, campaign_id))
-    counts: dict[Track, int] = {}
-    for track in Track:
-        counts[track] = session.exec(
-            select(func.count()).select_from(Nomination).where(
-                Nomination.campaign_id == campaign_id,
-                Nomination.state == State.VETTED.value,
-                Nomination.track == track.value,
-            )
-        ).one()
+    counts = shortfall.named(session, campaign_id)
     wrong = [t for t in Track if counts[t] != spec.awards.for_track(t)]
-    if wrong:
+    if wrong and not (all(counts[t] <= spec.awards.for_track(t) for t in Track)
+                      and shortfall.decided_for(session, campaign_id, counts)):
         detail = ", ".join(f"{t.value} {counts[t]} of {spec.awards.for_track(t)}" for t in Track)
         raise GuardFailed(
             f"the review must name exactly the configured counts per track: {detail}",
