@@ -42,6 +42,9 @@ def _refuse_after(deadline: datetime) -> None:
 
 
 def ensure_editable(session: Session, nomination: Nomination, spec: CampaignSpec) -> None:
+    if nomination.state == State.RETURNED and nomination.extension_until is not None:
+        _refuse_after(nomination.extension_until)  # sent back for changes: until the due instant
+        return
     if nomination.state != State.DRAFT:
         raise InvalidTransition(f"nomination {nomination.id} is {nomination.state}; only drafts can be edited",
                                 message_zh="申报已提交，不能再修改")

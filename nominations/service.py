@@ -157,7 +157,7 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, data:
 
 
 def update_draft(session: Session, nomination: Nomination, spec: CampaignSpec, data: dict[str, Any]) -> Nomination:
-    if nomination.state != State.DRAFT:
+    if nomination.state not in (State.DRAFT, State.RETURNED):
         raise InvalidTransition(f"nomination {nomination.id} is {nomination.state}; only drafts can be edited",
                                 message_zh="申报已提交，不能再修改")
     unknown = set(data) - EDITABLE_FIELDS

@@ -9,6 +9,8 @@ from enum import StrEnum
 class State(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
+    #: sent back for changes (退回补正): the applicant edits and resubmits by a due instant
+    RETURNED = "returned"
     SCREENED = "screened"
     SHORTLISTED = "shortlisted"
     VOTED = "voted"
@@ -38,6 +40,7 @@ FINAL_STATES = frozenset(
 STATE_LABELS_ZH: dict[State, str] = {
     State.DRAFT: "草稿（未提交）",
     State.SUBMITTED: "已提交",
+    State.RETURNED: "退回补正中",
     State.SCREENED: "已通过资格审核",
     State.SHORTLISTED: "初步候选人",
     State.VOTED: "已完成投票评选",

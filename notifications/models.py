@@ -29,6 +29,8 @@ class MailTemplate(StrEnum):
     per stage notice."""
 
     SUBMIT = "submit"
+    RETURN_FOR_CHANGES = "return_for_changes"
+    RESUBMIT = "resubmit"
     WITHDRAW = "withdraw"
     PASS_SCREENING = "pass_screening"
     REJECT = "reject"

@@ -32,6 +32,8 @@ def queue_transition_mail(session: Session, nomination: Nomination, record: Tran
         "event_zh": EVENT_LABELS_ZH[event],
         "reason": record.reason,
         "at_local": local_text(spec, record.at),
+        "due_local": local_text(spec, nomination.extension_until) if event is Event.RETURN
+        and nomination.extension_until else None,
     }
     hold_stage = hold_for(session, nomination.campaign_id, event, spec)
     key = f"n{nomination.id}:{event.value}:t{record.id}"

@@ -114,7 +114,24 @@ def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = N
             results.append(result)
             if not result.done:
                 break  # a blocked step holds back the later ones: calendar order is kept
+        with unit_of_work(engine) as session:
+            expire_returned(session, campaign_id, now or clock.now(), actor)
     return results
+
+
+#: why the scheduler rejects a nomination sent back for changes that was not resubmitted in time
+OVERDUE_REASON = "逾期未补正：补正截止时间已过，未重新提交"
+
+
+def expire_returned(session: Session, campaign_id: int, now: datetime, actor: Actor) -> int:
+    """Nominations sent back for changes (退回补正) whose due instant has passed without a
+    resubmission are rejected, with that reason (mailed and audited like every change)."""
+    overdue = [i for i in session.exec(select(Nomination.id).where(
+        Nomination.campaign_id == campaign_id, Nomination.state == State.RETURNED.value,
+        col(Nomination.extension_until) <= now).order_by(col(Nomination.id))) if i is not None]
+    if overdue:
+        workflow.transition_many(session, overdue, Event.REJECT, actor=actor, reason=OVERDUE_REASON)
+    return len(overdue)
 
 
 def _run_next(engine: Engine, campaign_id: int, now: datetime, actor: Actor,
@@ -229,7 +246,8 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
         drafts = queries.count_in_state(session, cid, State.DRAFT)
         return f"{drafts} draft(s) frozen, {queries.count_in_state(session, cid, State.SUBMITTED)} submitted"
     if name is StageName.SCREENING:
-        unscreened = queries.count_in_state(session, cid, State.SUBMITTED)
+        unscreened = (queries.count_in_state(session, cid, State.SUBMITTED)
+                      + queries.count_in_state(session, cid, State.RETURNED))
         if unscreened:
             raise StepBlocked(f"{unscreened} nomination(s) still submitted and not screened; screen or reject them",
                               message_zh=f"尚有{unscreened}件申报未完成初审，请先审核通过或退回")

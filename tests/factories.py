@@ -26,6 +26,7 @@ OFFICE = Actor.system("test-office")
 PATHS: dict[State, list[Event]] = {
     State.DRAFT: [],
     State.SUBMITTED: [Event.SUBMIT],
+    State.RETURNED: [Event.SUBMIT, Event.RETURN],
     State.SCREENED: [Event.SUBMIT, Event.PASS_SCREENING],
     State.SHORTLISTED: [Event.SUBMIT, Event.PASS_SCREENING, Event.SHORTLIST],
     State.VOTED: [Event.SUBMIT, Event.PASS_SCREENING, Event.SHORTLIST, Event.RECORD_VOTES],
@@ -87,13 +88,26 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, **ove
     return nominations.create_draft(session, campaign, spec, complete_form(kind, **overrides))
 
 
+def event_data(event: Event, track: Track = Track.MAIN) -> dict[str, Any]:
+    """What an event carries in tests: a vet's track, a send-back's due instant (a week on)."""
+    from datetime import timedelta
+
+    from core import clock
+
+    if event is Event.VET:
+        return {"track": track.value}
+    if event is Event.RETURN:
+        return {"due_at": (clock.now() + timedelta(days=7)).isoformat()}
+    return {}
+
+
 def advance(session: Session, nomination: Nomination, state: State, *, track: Track = Track.MAIN) -> Nomination:
     """Drive ``nomination`` from draft to ``state`` through the transition service."""
     from datetime import datetime
 
     for event in PATHS[state]:
-        data = {"track": track.value} if event is Event.VET else {}
-        reason = "test reason" if event in {Event.REJECT, Event.FAIL_VETTING, Event.OBJECT} else None
+        data = event_data(event, track)
+        reason = "test reason" if event in {Event.REJECT, Event.RETURN, Event.FAIL_VETTING, Event.OBJECT} else None
         if event is Event.SUBMIT:
             with use_clock(ManualClock(datetime.fromisoformat(_OPEN_UTC))):
                 workflow.transition(session, nomination.id or 0, event, actor=OFFICE, reason=reason, data=data)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from accounts import login
 from accounts import service as accounts
@@ -224,18 +225,27 @@ def screening(request: Request, user: CurrentUser, session: SessionDep, campaign
 
 
 @router.post("/bulk", dependencies=[CsrfChecked])
-async def bulk_post(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+async def bulk_post(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
     """One event on every ticked nomination, in this one request and one transaction."""
     form = await request.form()
     back = _safe_next(form.get("next"), "/committee/screening")
     ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit() and len(v) < 10]
     event, reason = form.get("event"), form.get("reason")
-    track = form.get("track")
-    data = {"track": track} if isinstance(track, str) and track else None
+    data = _act_data(form, campaign)
     changed = bulk.fire_many(session, user, ids, event if isinstance(event, str) else "",
                              reason=reason if isinstance(reason, str) else None, data=data)
     label = EVENT_LABELS_ZH.get(Event(str(event)), str(event))
     return flash.redirect(request, back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
+
+
+def _act_data(form: FormData, campaign: Campaign) -> dict[str, Any] | None:
+    """What an act carries besides its reason: the track of a vet, the due instant of a send-back
+    (退回补正, typed in Beijing time)."""
+    event, track, due = form.get("event"), form.get("track"), form.get("due_at")
+    if event == Event.RETURN.value:
+        text = due.strip()[:32] if isinstance(due, str) else ""
+        return {"due_at": campaigns.local_instant(text, campaign.timezone).isoformat() if text else None}
+    return {"track": track} if isinstance(track, str) and track else None
 
 
 # --- one nomination ------------------------------------------------------------------------------
@@ -245,7 +255,7 @@ def _events_for(user: User, n: Nomination) -> list[Event]:
     if bulk.has_conflict(user, n):
         return []
     return [e for e in allowed_events(State(n.state)) if permissions.may_fire(Role(user.role), e)
-            and e not in {Event.SUBMIT, Event.OBJECT}]
+            and e not in {Event.SUBMIT, Event.RESUBMIT, Event.OBJECT}]
 
 
 @router.get("/nominations/{nomination_id}")
@@ -267,10 +277,11 @@ def nomination_page(nomination_id: NominationId, request: Request, user: Current
 
 
 @router.post("/nominations/{nomination_id}/act", dependencies=[CsrfChecked])
-async def act(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep) -> Response:
+async def act(nomination_id: NominationId, request: Request, user: CurrentUser, session: SessionDep,
+              campaign: CampaignDep) -> Response:
     form = await request.form()
-    event, reason, track, version = (form.get("event"), form.get("reason"), form.get("track"), form.get("version"))
-    data = {"track": track} if isinstance(track, str) and track else None
+    event, reason, version = form.get("event"), form.get("reason"), form.get("version")
+    data = _act_data(form, campaign)
     expected = int(version) if isinstance(version, str) and version.isdigit() and len(version) < 10 else None
     record = bulk.fire(session, user, nomination_id, event if isinstance(event, str) else "",
                        reason=reason if isinstance(reason, str) else None, data=data, expected_version=expected)

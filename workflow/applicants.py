@@ -23,7 +23,8 @@ from workflow.models import TransitionRecord
 
 def submit(session: Session, nomination: Nomination) -> TransitionRecord | None:
     assert nomination.id is not None
-    record = workflow.transition(session, nomination.id, Event.SUBMIT, actor=Actor.applicant(),
+    event = Event.RESUBMIT if nomination.state == State.RETURNED else Event.SUBMIT
+    record = workflow.transition(session, nomination.id, event, actor=Actor.applicant(),
                                  expected_version=nomination.version)
     session.refresh(nomination)
     return record
@@ -41,10 +42,15 @@ def status_view(session: Session, nomination: Nomination, spec: CampaignSpec) ->
     assert nomination.id is not None
     deadline = drafts.deadline_of(session, nomination, spec)
     now = clock.now()
-    draft = nomination.state == State.DRAFT
+    draft = nomination.state in (State.DRAFT, State.RETURNED)
+    if nomination.state == State.RETURNED and nomination.extension_until is not None:
+        deadline = nomination.extension_until
+    history = queries.history(session, nomination.id)
+    returns = [r for r in history if r.event == Event.RETURN.value]
     return {
         "nomination": nomination,
-        "history": queries.history(session, nomination.id),
+        "history": history,
+        "returned_items": returns[-1].reason if returns and nomination.state == State.RETURNED else None,
         "attachments": attachments.attachments_of(session, nomination.id),
         "problems": nominations.form_problems(nomination, spec) if draft else [],
         "deadline": deadline,

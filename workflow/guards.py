@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -13,12 +14,26 @@ from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName, Track
 from core import clock
+from core.clock import ensure_utc
 from core.errors import DeadlinePassed, GuardFailed
 from nominations import service as nominations
 from nominations.models import Nomination, PriorAwardKind
 from nominations.states import State
 from workflow import queries, shortfall
 from workflow.machine import Event, Guard
+
+
+def return_due(data: dict[str, Any]) -> datetime:
+    """The due instant of a send-back (data ``due_at``: an ISO date-time with its offset)."""
+    raw = data.get("due_at")
+    try:
+        due = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    except ValueError:
+        due = None
+    if due is None or due.tzinfo is None:
+        raise GuardFailed(f"a send-back needs a due instant with its offset (due_at), got {raw!r}",
+                          message_zh="请填写补正截止时间（北京时间）")
+    return ensure_utc(due)
 
 
 class Rules:
@@ -74,6 +89,21 @@ class Rules:
                 deadline=deadline,
                 message_zh=f"推荐申报已于北京时间{local}截止，不再接受提交",
             )
+        return True
+
+    def return_due(self) -> bool:
+        due = return_due(self.data)
+        if due <= clock.now():
+            raise GuardFailed("the due instant of a send-back must be in the future",
+                              message_zh="补正截止时间须晚于当前时间")
+        return True
+
+    def resubmit_open(self) -> bool:
+        due = self.nomination.extension_until
+        if due is not None and clock.received() >= ensure_utc(due):
+            local = self.spec.to_local(due).strftime("%Y-%m-%d %H:%M:%S")
+            raise DeadlinePassed(f"the changes were due at {local} ({self.spec.timezone})", deadline=due,
+                                 message_zh=f"补正已于北京时间{local}截止，不能再提交")
         return True
 
     def not_prior_winner(self) -> bool:

@@ -21,6 +21,8 @@ from nominations.states import State
 
 class Event(StrEnum):
     SUBMIT = "submit"
+    RETURN = "return_for_changes"
+    RESUBMIT = "resubmit"
     WITHDRAW = "withdraw"
     PASS_SCREENING = "pass_screening"
     REJECT = "reject"
@@ -39,7 +41,7 @@ class Event(StrEnum):
 
 
 S = State
-BEFORE_VETTING = [S.DRAFT, S.SUBMITTED, S.SCREENED, S.SHORTLISTED, S.VOTED]
+BEFORE_VETTING = [S.DRAFT, S.SUBMITTED, S.RETURNED, S.SCREENED, S.SHORTLISTED, S.VOTED]
 
 
 
@@ -52,6 +54,8 @@ class Guard(StrEnum):
     NOT_PRIOR_WINNER = "not_prior_winner"
     SHORTLIST_ROOM = "shortlist_room"
     TRACK = "track"
+    RETURN_DUE = "return_due"
+    RESUBMIT_OPEN = "resubmit_open"
 
 
 #: The transition table; ``conditions`` name the guards the event must pass.
@@ -63,8 +67,13 @@ TRANSITIONS: list[dict[str, Any]] = [
         "conditions": [Guard.FORM_COMPLETE, Guard.NOMINATION_OPEN, Guard.NOT_PRIOR_WINNER],
     },
     {"trigger": Event.WITHDRAW, "source": BEFORE_VETTING, "dest": S.WITHDRAWN},
+    # 退回补正: what to fix is the reason; the due instant (data "due_at") acts as a personal extension
+    {"trigger": Event.RETURN, "source": [S.SUBMITTED, S.SCREENED], "dest": S.RETURNED,
+     "conditions": [Guard.RETURN_DUE]},
+    {"trigger": Event.RESUBMIT, "source": S.RETURNED, "dest": S.SUBMITTED,
+     "conditions": [Guard.FORM_COMPLETE, Guard.RESUBMIT_OPEN]},
     {"trigger": Event.PASS_SCREENING, "source": S.SUBMITTED, "dest": S.SCREENED},
-    {"trigger": Event.REJECT, "source": [S.SUBMITTED, S.SCREENED], "dest": S.REJECTED},
+    {"trigger": Event.REJECT, "source": [S.SUBMITTED, S.RETURNED, S.SCREENED], "dest": S.REJECTED},
     {"trigger": Event.SHORTLIST, "source": S.SCREENED, "dest": S.SHORTLISTED,
      "conditions": [Guard.SHORTLIST_ROOM]},
     {"trigger": Event.UNSHORTLIST, "source": S.SHORTLISTED, "dest": S.SCREENED},
@@ -82,12 +91,14 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 #: Events that must say why (recorded in the log and shown to the applicant).
 REASON_REQUIRED = frozenset(
-    {Event.REJECT, Event.FAIL_VETTING, Event.OBJECT, Event.UPHOLD_OBJECTION,
+    {Event.REJECT, Event.RETURN, Event.FAIL_VETTING, Event.OBJECT, Event.UPHOLD_OBJECTION,
      Event.DISMISS_OBJECTION}
 )
 
 EVENT_LABELS_ZH: dict[Event, str] = {
     Event.SUBMIT: "提交申报",
+    Event.RETURN: "退回补正",
+    Event.RESUBMIT: "补正后重新提交",
     Event.WITHDRAW: "撤回申报",
     Event.PASS_SCREENING: "通过资格审核",
     Event.REJECT: "未通过资格审核",

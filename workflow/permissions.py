@@ -6,7 +6,7 @@ from __future__ import annotations
 from accounts.models import Role
 from workflow.machine import Event
 
-SCREENING_EVENTS = frozenset({Event.PASS_SCREENING, Event.REJECT, Event.SHORTLIST, Event.UNSHORTLIST,
+SCREENING_EVENTS = frozenset({Event.PASS_SCREENING, Event.REJECT, Event.RETURN, Event.SHORTLIST, Event.UNSHORTLIST,
                               Event.PASS_OVER})
 REVIEW_EVENTS = frozenset({Event.VET, Event.NOT_SELECT, Event.FAIL_VETTING, Event.UPHOLD_OBJECTION,
                            Event.DISMISS_OBJECTION})

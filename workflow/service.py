@@ -25,7 +25,7 @@ from core.errors import ConcurrentChange, GuardFailed, InvalidTransition, Jingon
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from workflow import hooks, queries
-from workflow.guards import Rules
+from workflow.guards import Rules, return_due
 from workflow.machine import REASON_REQUIRED, Event, NominationAdapter, destination, destinations_of, run
 from workflow.models import TransitionRecord
 
@@ -243,4 +243,6 @@ def _effects(event: Event, data: dict[str, Any], now: datetime) -> dict[str, Any
         return {"submitted_at": clock.received()}  # the instant the deadline judged
     if event is Event.VET:
         return {"track": Track(data["track"]).value}
+    if event is Event.RETURN:  # the due instant acts as a personal extension
+        return {"extension_until": return_due(data), "extension_reason": "退回补正"}
     return {}

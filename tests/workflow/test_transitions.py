@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from core.errors import ConcurrentChange, DeadlinePassed, GuardFailed, InvalidTr
 from nominations.models import Nomination, PriorAward, PriorAwardKind
 from nominations.states import State
 from tests.conftest import beijing
-from tests.factories import OFFICE, PATHS, create_draft, create_nomination
+from tests.factories import OFFICE, PATHS, create_draft, create_nomination, event_data
 from workflow import guards, hooks, queries
 from workflow import service as workflow
 from workflow.machine import REASON_REQUIRED, Event, allowed_events, edges
@@ -25,8 +26,8 @@ EDGES = edges()
 INVALID = [(s, e) for s in State for e in Event if e not in allowed_events(s)]
 
 
-def _data(event: Event) -> dict[str, str]:
-    return {"track": Track.MAIN.value} if event is Event.VET else {}
+def _data(event: Event) -> dict[str, Any]:
+    return event_data(event, Track.MAIN)
 
 
 def _log(session, nomination_id: int) -> list[TransitionRecord]:
