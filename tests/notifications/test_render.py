@@ -44,6 +44,8 @@ def every_mail(engine, campaign, spec, clock):
         for event in (Event.UPHOLD_OBJECTION, Event.DISMISS_OBJECTION):
             held = create_nomination(session, campaign, spec, State.ON_HOLD)
             workflow.transition(session, held.id, event, actor=OFFICE, reason="经核查")
+        returned = create_nomination(session, campaign, spec, State.RETURNED)
+        workflow.transition(session, returned.id, Event.RESUBMIT, actor=OFFICE)
         draft = create_nomination(session, campaign, spec, State.DRAFT, name=None)
         notices.queue_reminder(session, draft, 3)
         notices.queue_stage_notice(session, campaign.id, StageName.SCREENING, "opened")
