@@ -1,0 +1,112 @@
+"""hash chain over the trail: chain_seq, prev_hash, row_hash on transition_log and auditevent,
+the per-campaign chain_head; existing rows are chained in the order they were written
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# a copy of audit.chain's definition as of this revision (a migration never imports the live code)
+GENESIS = "0" * 64
+FIELDS: dict[str, tuple[str, ...]] = {
+    "transition_log": ("campaign_id", "nomination_id", "event", "from_state", "to_state", "version", "actor",
+                       "reason", "at", "received_at", "data"),
+    "auditevent": ("campaign_id", "at", "actor", "action", "subject", "reason", "data"),
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def _hash(prev: str, table: str, seq: int, row: dict[str, Any]) -> str:
+    content = {name: _plain(row.get(name)) for name in FIELDS[table]}
+    content["table"], content["chain_seq"] = table, seq
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(b"jingong-chain-v1\n" + prev.encode() + b"\n" + text.encode()).hexdigest()
+
+
+def _triggers(dialect: str, table: str, *, drop: bool) -> list[str]:
+    if dialect == "sqlite":  # storage.append_only re-creates them after the upgrade
+        return [f"DROP TRIGGER IF EXISTS {table}_no_update"] if drop else []
+    if dialect == "postgresql":
+        verb = "DISABLE" if drop else "ENABLE"
+        return [f"ALTER TABLE {table} {verb} TRIGGER ALL"]
+    return []
+
+
+def upgrade() -> None:
+    for table in FIELDS:
+        # plain ADD COLUMN: the tables are append-only (triggers), batch mode would copy them
+        op.add_column(table, sa.Column("chain_seq", sa.Integer(), nullable=True))
+        op.add_column(table, sa.Column("prev_hash", sa.String(length=64), nullable=True))
+        op.add_column(table, sa.Column("row_hash", sa.String(length=64), nullable=True))
+        op.create_index(f"ix_{table}_chain_seq", table, ["chain_seq"])
+    op.create_table(
+        "chain_head",
+        sa.Column("campaign_key", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("head_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("campaign_key"),
+    )
+    _backfill()
+
+
+def _backfill() -> None:
+    """Chain the rows already written, per campaign, in the order they were written (instant, then id)."""
+    bind = op.get_bind()
+    dialect = bind.dialect.name
+    meta = sa.MetaData()
+    tables = {name: sa.Table(name, meta, autoload_with=bind) for name in FIELDS}
+    rows: list[tuple[int, datetime, int, str, dict[str, Any]]] = []
+    for name, table in tables.items():
+        for row in bind.execute(sa.select(table)).mappings():
+            at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
+            rows.append((row["campaign_id"] or 0, at, row["id"], name, dict(row)))
+    if not rows:
+        return
+    for name in FIELDS:
+        for statement in _triggers(dialect, name, drop=True):
+            op.execute(statement)
+    heads: dict[int, tuple[int, str]] = {}
+    for key, _, row_id, name, row in sorted(rows, key=lambda r: (r[0], r[1], r[3] != "transition_log", r[2])):
+        seq, prev = heads.get(key, (0, GENESIS))
+        seq += 1
+        if isinstance(row["data"], str):
+            row["data"] = json.loads(row["data"])
+        digest = _hash(prev, name, seq, row)
+        table = tables[name]
+        bind.execute(table.update().where(table.c.id == row_id)
+                     .values(chain_seq=seq, prev_hash=prev, row_hash=digest))
+        heads[key] = (seq, digest)
+    head = sa.table("chain_head", sa.column("campaign_key"), sa.column("seq"), sa.column("head_hash"))
+    bind.execute(head.insert(), [{"campaign_key": k, "seq": s, "head_hash": h} for k, (s, h) in heads.items()])
+    for name in FIELDS:
+        for statement in _triggers(dialect, name, drop=False):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    op.drop_table("chain_head")
+    for table in FIELDS:
+        op.drop_index(f"ix_{table}_chain_seq", table_name=table)
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("row_hash")
+            batch.drop_column("prev_hash")
+            batch.drop_column("chain_seq")
