@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+from sqlmodel import select as select_model
 
 from audit.models import ChainHead
 
@@ -146,7 +147,7 @@ def verify(session: Session, tables: Sequence[Table], *, campaign_id: int | None
     first bad row), none when the trail is whole. Streams the rows: bounded memory."""
     key = None if campaign_id is None else key_of(campaign_id)
     streams = [_rows(session, table, key) for table in tables]
-    heads = {h.campaign_key: Head(h.campaign_key, h.seq, h.head_hash) for h in session.query(ChainHead)
+    heads = {h.campaign_key: Head(h.campaign_key, h.seq, h.head_hash) for h in session.exec(select_model(ChainHead))
              if key is None or h.campaign_key == key}
     breaks: dict[int, Break] = {}
     state: dict[int, tuple[int, str, dict[str, int]]] = {}  # key -> (last seq, last hash, last id per table)

@@ -9,6 +9,7 @@ from config.campaign import StageName
 from notifications import transition_mail
 from stages import jobs
 from voting import tally, windows
+from wiring import ledger
 
 _done = False
 
@@ -21,6 +22,7 @@ def bootstrap() -> None:
     # notifications: the applicant's mail, queued in the same transaction as the state change
     transition_mail.install()
     install_voting()
+    install_ledger()
 
 
 def install_voting() -> None:
@@ -29,3 +31,10 @@ def install_voting() -> None:
     jobs.on_stage_close(StageName.VOTING)(tally.freeze)
     jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
     campaigns.on_calendar_changed(windows.clear_caches)
+
+
+def install_ledger() -> None:
+    """Publish the trail's head at every stage close (in the close step) and once a day (at a tick)."""
+    for stage in StageName:
+        jobs.on_stage_close(stage)(ledger.publish_at_close)
+    jobs.on_tick(ledger.publish_daily)

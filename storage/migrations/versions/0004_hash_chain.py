@@ -6,6 +6,7 @@ Revises: 0003
 """
 
 import hashlib
+import heapq
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -69,23 +70,32 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """Chain the rows already written, per campaign, in the order they were written (instant, then id)."""
+    """Chain the rows already written, per campaign, in the order they were written: each table's rows
+    by id (its insertion order), the two tables interleaved by instant."""
     bind = op.get_bind()
     dialect = bind.dialect.name
     meta = sa.MetaData()
     tables = {name: sa.Table(name, meta, autoload_with=bind) for name in FIELDS}
-    rows: list[tuple[int, datetime, int, str, dict[str, Any]]] = []
+    streams: list[list[tuple[int, datetime, int, str, dict[str, Any]]]] = []
     for name, table in tables.items():
-        for row in bind.execute(sa.select(table)).mappings():
+        stream = []
+        for row in bind.execute(sa.select(table).order_by(table.c.id)).mappings():
             at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
-            rows.append((row["campaign_id"] or 0, at, row["id"], name, dict(row)))
+            stream.append((row["campaign_id"] or 0, at, row["id"], name, dict(row)))
+        streams.append(stream)
+    # per campaign, each table in id order; between the tables the earlier instant first
+    by_key: dict[int, list[list[tuple[int, datetime, int, str, dict[str, Any]]]]] = {}
+    for index, stream in enumerate(streams):
+        for item in stream:
+            by_key.setdefault(item[0], [[] for _ in streams])[index].append(item)
+    rows = [item for key in sorted(by_key) for item in heapq.merge(*by_key[key], key=lambda r: r[1])]
     if not rows:
         return
     for name in FIELDS:
         for statement in _triggers(dialect, name, drop=True):
             op.execute(statement)
     heads: dict[int, tuple[int, str]] = {}
-    for key, _, row_id, name, row in sorted(rows, key=lambda r: (r[0], r[1], r[3] != "transition_log", r[2])):
+    for key, _, row_id, name, row in rows:
         seq, prev = heads.get(key, (0, GENESIS))
         seq += 1
         if isinstance(row["data"], str):
