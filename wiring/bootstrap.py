@@ -8,7 +8,7 @@ from campaigns import service as campaigns
 from config.campaign import StageName
 from notifications import transition_mail
 from stages import jobs
-from voting import tally, windows
+from voting import publication, tally, windows
 from wiring import ledger
 
 _done = False
@@ -29,6 +29,7 @@ def install_voting() -> None:
     """Freeze the vote tally inside the voting close step; drop the cached voting window and
     candidate list when voting opens or the calendar changes (voting sits below stages)."""
     jobs.on_stage_close(StageName.VOTING)(tally.freeze)
+    jobs.on_stage_close(StageName.VOTING)(publication.publish_at_close)  # after the freeze
     jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
     campaigns.on_calendar_changed(windows.clear_caches)
 
