@@ -169,6 +169,8 @@ class TallyCorrection(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    #: the vote (internal: the page shows the receipt hash, candidate, day and category)
+    vote_id: int = Field(foreign_key="vote.id", unique=True)
     receipt_hash: str = Field(max_length=64)
     nomination_id: int
     day: str = Field(max_length=10)

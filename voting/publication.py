@@ -51,17 +51,22 @@ def line(receipt_hash: str | None, candidate: int, day: str, valid: bool, catego
     return f"{receipt_hash or NO_RECEIPT},{candidate},{day},{status}"
 
 
-def folder(campaign_id: int, settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).data_dir / "published" / f"tally-{campaign_id}"
+def folder(campaign_id: int, sha256: str, settings: Settings | None = None) -> Path:
+    """Named by its content: two databases beside one data folder (tests, a restore) never collide."""
+    return (settings or get_settings()).data_dir / "published" / f"tally-{campaign_id}-{sha256[:16]}"
 
 
 def _rows(session: Session, campaign_id: int) -> Iterator[tuple[str | None, int, str, bool, str | None]]:
+    """The votes as they stood at the publication: a vote corrected since was valid then."""
     key = func.coalesce(Vote.receipt_hash, NO_RECEIPT)
-    query = (select(Vote.receipt_hash, Vote.nomination_id, Vote.day, Vote.valid, Vote.invalid_category)
+    query = (select(Vote.receipt_hash, Vote.nomination_id, Vote.day, Vote.valid, Vote.invalid_category,
+                    TallyCorrection.id)
+             .outerjoin(TallyCorrection, col(TallyCorrection.vote_id) == col(Vote.id))
              .where(Vote.campaign_id == campaign_id)
              .order_by(key, col(Vote.nomination_id), col(Vote.day), col(Vote.id)))
     for row in session.execute(query.execution_options(yield_per=5000)):
-        yield row[0], int(row[1]), str(row[2]), bool(row[3]), row[4]
+        corrected = row[5] is not None
+        yield row[0], int(row[1]), str(row[2]), bool(row[3]) or corrected, None if corrected else row[4]
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,11 @@ class Built:
     totals: dict[str, int]
 
 
-def build(session: Session, campaign_id: int, target: Path) -> Built:
-    """Write the list, its receipt index and its tree into ``target`` (replaced whole), streaming."""
-    work = Path(tempfile.mkdtemp(prefix=".tally-", dir=target.parent if target.parent.exists() else None))
+def build(session: Session, campaign_id: int, settings: Settings | None = None) -> tuple[Built, Path]:
+    """Write the list, its receipt index and its tree into its folder, streaming."""
+    root_folder = (settings or get_settings()).data_dir / "published"
+    root_folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tally-", dir=root_folder))
     digest = hashlib.sha256()
     totals: Counter[str] = Counter()
     try:
@@ -94,14 +101,18 @@ def build(session: Session, campaign_id: int, target: Path) -> Built:
                     yield merkle.leaf(text)
 
             root, count = merkle.build(leaves(), work / "tree")
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work.rename(target)
+        built = Built(count, digest.hexdigest(), root.hex(), dict(sorted(totals.items(), key=lambda kv: int(kv[0]))))
+        target = folder(campaign_id, built.sha256, settings)
+        try:
+            work.rename(target)
+        except OSError:  # built already (same content, same name)
+            if not (target / "votes.csv").exists():
+                raise
+            shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return Built(count, digest.hexdigest(), root.hex(), dict(sorted(totals.items(), key=lambda kv: int(kv[0]))))
+    return built, target
 
 
 def publish(session: Session, campaign: Campaign, settings: Settings | None = None) -> PublishedTally:
@@ -110,9 +121,7 @@ def publish(session: Session, campaign: Campaign, settings: Settings | None = No
     existing = published(session, cid)
     if existing is not None:
         return existing
-    target = folder(cid, settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    built = build(session, cid, target)
+    built, _ = build(session, cid, settings)
     row = PublishedTally(campaign_id=cid, rows=built.rows, sha256=built.sha256, merkle_root=built.merkle_root,
                          totals=built.totals, published_at=clock.now())
     session.add(row)
@@ -131,25 +140,16 @@ def published(session: Session, campaign_id: int) -> PublishedTally | None:
     return session.exec(select(PublishedTally).where(PublishedTally.campaign_id == campaign_id)).first()
 
 
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def files(session: Session, campaign_id: int, settings: Settings | None = None) -> tuple[PublishedTally, Path]:
     """The publication and its folder, rebuilt here if this instance lacks it; refuses to serve a
     folder whose file does not hash to what was published."""
     row = published(session, campaign_id)
     if row is None:
         raise NotFound("the vote list is published at the voting close", message_zh="投票截止后才公布投票明细")
-    target = folder(campaign_id, settings)
-    if not (target / "votes.csv").exists() or not (target / "tree" / "level-0.bin").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build(session, campaign_id, target)
-        if _file_sha(target / "votes.csv") != row.sha256:
+    target = folder(campaign_id, row.sha256, settings)
+    if not (target / "votes.csv").exists():
+        built, target = build(session, campaign_id, settings)
+        if built.sha256 != row.sha256:
             raise Conflict("the rebuilt vote list differs from the published one: the vote rows were changed",
                            message_zh="重建的投票明细与已公布的不一致，请联系组委会办公室")
     return row, target
@@ -220,7 +220,7 @@ def correct(session: Session, vote_id: int, *, actor: Actor, category: str, reas
     vote.valid, vote.invalidated_at, vote.invalidated_by = False, now, str(actor)
     vote.invalid_reason, vote.invalid_category = reason.strip(), category
     session.add(vote)
-    fix = TallyCorrection(campaign_id=vote.campaign_id, receipt_hash=vote.receipt_hash or NO_RECEIPT,
+    fix = TallyCorrection(campaign_id=vote.campaign_id, vote_id=vote_id, receipt_hash=vote.receipt_hash or NO_RECEIPT,
                           nomination_id=vote.nomination_id, day=vote.day, category=category, published_at=now)
     session.add(fix)
     audit.record(session, actor=actor, action="tally_corrected", subject=f"vote:{vote_id}", reason=reason,

@@ -38,13 +38,16 @@ def upgrade() -> None:
         "tally_correction",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("vote_id", sa.Integer(), nullable=False),
         sa.Column("receipt_hash", sa.String(length=64), nullable=False),
         sa.Column("nomination_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("category", sa.String(length=20), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
+        sa.ForeignKeyConstraint(["vote_id"], ["vote.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("vote_id"),
     )
     op.create_index("ix_tally_correction_campaign_id", "tally_correction", ["campaign_id"])
 
