@@ -49,7 +49,7 @@ RETRY_AFTER = timedelta(minutes=10)
 StageListener = Callable[[Session, Campaign, Stage], None]
 _close_listeners: dict[str, list[StageListener]] = {}
 _open_listeners: dict[str, list[StageListener]] = {}
-TickListener = Callable[[Engine, int, datetime], None]
+TickListener = Callable[[Engine, int, datetime], object]
 _tick_listeners: list[TickListener] = []
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from audit import service as audit
@@ -59,10 +60,10 @@ def folder(campaign_id: int, sha256: str, settings: Settings | None = None) -> P
 def _rows(session: Session, campaign_id: int) -> Iterator[tuple[str | None, int, str, bool, str | None]]:
     """The votes as they stood at the publication: a vote corrected since was valid then."""
     key = func.coalesce(Vote.receipt_hash, NO_RECEIPT)
-    query = (select(Vote.receipt_hash, Vote.nomination_id, Vote.day, Vote.valid, Vote.invalid_category,
-                    TallyCorrection.id)
+    query = (sa_select(col(Vote.receipt_hash), col(Vote.nomination_id), col(Vote.day), col(Vote.valid),
+                       col(Vote.invalid_category), col(TallyCorrection.id))
              .outerjoin(TallyCorrection, col(TallyCorrection.vote_id) == col(Vote.id))
-             .where(Vote.campaign_id == campaign_id)
+             .where(col(Vote.campaign_id) == campaign_id)
              .order_by(key, col(Vote.nomination_id), col(Vote.day), col(Vote.id)))
     for row in session.execute(query.execution_options(yield_per=5000)):
         corrected = row[5] is not None
@@ -168,7 +169,7 @@ def _index_of(target: Path, count: int, receipt_hash: str) -> int | None:
                 f.seek(i * 32)
                 return f.read(32)
 
-        i = bisect.bisect_left(_Keys(), wanted)  # type: ignore[call-overload]
+        i = bisect.bisect_left(_Keys(), wanted)
         return i if i < count and _Keys()[i] == wanted else None
 
 
