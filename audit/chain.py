@@ -11,9 +11,10 @@ holding ``"table"`` (``transition_log`` or ``auditevent``), ``"chain_seq"`` and 
 listed in ``FIELDS`` (instants as UTC ISO 8601 with microseconds), keys sorted, no spaces,
 non-ASCII kept. The row's database id is not hashed (it is checked to grow with the chain).
 
-One appender at a time per campaign: appending advances the campaign's ``chain_head`` row with one
-UPDATE, which holds that row's lock until the transaction ends (PostgreSQL; the SQLite writer is
-single anyway), so concurrent transitions queue on it and the chain stays linear.
+One appender at a time per campaign: appending moves the campaign's ``chain_head`` row, whose row
+lock (a conditional UPDATE, or ``SELECT ... FOR UPDATE`` then UPDATE) is held until the
+transaction ends (PostgreSQL; the SQLite writer is single anyway), so concurrent transitions queue
+on it and the chain stays linear.
 """
 
 from __future__ import annotations
@@ -65,11 +66,18 @@ def key_of(campaign_id: int | None) -> int:
     return campaign_id or 0
 
 
-def _advance(session: Session, key: int, count: int) -> tuple[int, str] | None:
-    statement = (update(_HEAD).where(_HEAD.c.campaign_key == key).values(seq=_HEAD.c.seq + count)
-                 .returning(_HEAD.c.seq, _HEAD.c.head_hash))
-    row = session.execute(statement).first()
-    return None if row is None else (int(row[0]) - count, str(row[1]))
+def _link(rows: Sequence[dict[str, Any]], table: str, seq: int, prev: str) -> str:
+    for row in rows:
+        seq += 1
+        row["chain_seq"], row["prev_hash"] = seq, prev
+        row["row_hash"] = prev = row_hash(prev, table, seq, row)
+    return prev
+
+
+#: the head this process last wrote, per database and campaign: the next append tries it first
+#: with one conditional UPDATE; when another writer moved the head meanwhile (or a transaction
+#: rolled back) the UPDATE matches nothing and the locked read below runs instead
+_last_head: dict[tuple[str, int], tuple[int, str]] = {}
 
 
 def append(session: Session, campaign_id: int | None, table: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -79,19 +87,29 @@ def append(session: Session, campaign_id: int | None, table: str, rows: Sequence
     if not rows:
         return
     key = key_of(campaign_id)
-    claimed = _advance(session, key, len(rows))
-    if claimed is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(_HEAD).values(campaign_key=key, seq=0, head_hash=GENESIS).on_conflict_do_nothing())
-        claimed = _advance(session, key, len(rows))
-        assert claimed is not None
-    seq, prev = claimed
-    for row in rows:
-        seq += 1
-        row["chain_seq"], row["prev_hash"] = seq, prev
-        row["row_hash"] = prev = row_hash(prev, table, seq, row)
-    session.execute(update(_HEAD).where(_HEAD.c.campaign_key == key).values(head_hash=prev))
+    conn = session.connection()
+    cache_key = (conn.engine.url.render_as_string(), key)
+    guess = _last_head.get(cache_key)
+    if guess is not None:
+        last = _link(rows, table, *guess)
+        moved = conn.execute(update(_HEAD).where(_HEAD.c.campaign_key == key, _HEAD.c.seq == guess[0],
+                                                 _HEAD.c.head_hash == guess[1])
+                             .values(seq=guess[0] + len(rows), head_hash=last))
+        if moved.rowcount == 1:
+            _last_head[cache_key] = (guess[0] + len(rows), last)
+            return
+    locked = conn.execute(select(_HEAD.c.seq, _HEAD.c.head_hash).where(_HEAD.c.campaign_key == key)
+                          .with_for_update()).first()
+    if locked is None:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(insert(_HEAD).values(campaign_key=key, seq=0, head_hash=GENESIS).on_conflict_do_nothing())
+        locked = conn.execute(select(_HEAD.c.seq, _HEAD.c.head_hash).where(_HEAD.c.campaign_key == key)
+                              .with_for_update()).first()
+        assert locked is not None
+    seq, prev = int(locked[0]), str(locked[1])
+    last = _link(rows, table, seq, prev)
+    conn.execute(update(_HEAD).where(_HEAD.c.campaign_key == key).values(seq=seq + len(rows), head_hash=last))
+    _last_head[cache_key] = (seq + len(rows), last)
 
 
 @dataclass(frozen=True)
