@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,8 +214,40 @@ def test_concurrent_transitions_keep_one_chain(pg_engine, spec, clock):
     assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_the_migration_chains_rows_written_before_it(tmp_path: Path, clock):
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+@contextlib.contextmanager
+def _scratch(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+        return
+    from sqlalchemy import create_engine
+
+    from tests.conftest import PG_ADMIN_URL, _pg_available
+
+    if _pg_available():
+        pytest.skip("PostgreSQL unreachable")
+    name = f"ledger_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_migration_chains_rows_written_before_it(kind: str, tmp_path: Path, clock):
+    with _scratch(kind, tmp_path) as engine:
+        _migrate_old_rows(engine)
+
+
+def _migrate_old_rows(engine: Engine) -> None:
     upgrade(engine, metadata, revision="0003")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO campaign (id, slug, name, award_name, edition, timezone, spec, created_at) "
@@ -236,7 +269,6 @@ def test_the_migration_chains_rows_written_before_it(tmp_path: Path, clock):
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE auditevent SET reason = 'x'"))
     assert _verify(engine).breaks == []
-    engine.dispose()
 
 
 def test_the_head_is_published_at_each_stage_close_and_once_a_day(engine, campaign, spec, clock):

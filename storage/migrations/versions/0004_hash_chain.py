@@ -43,13 +43,14 @@ def _hash(prev: str, table: str, seq: int, row: dict[str, Any]) -> str:
     return hashlib.sha256(b"jingong-chain-v1\n" + prev.encode() + b"\n" + text.encode()).hexdigest()
 
 
-def _triggers(dialect: str, table: str, *, drop: bool) -> list[str]:
-    if dialect == "sqlite":  # storage.append_only re-creates them after the upgrade
-        return [f"DROP TRIGGER IF EXISTS {table}_no_update"] if drop else []
+def _drop_update_triggers(dialect: str, table: str) -> str | None:
+    """The trigger refusing UPDATE goes for the backfill; ``storage.migrate.upgrade`` installs it
+    again right after the migration (as on every upgrade)."""
+    if dialect == "sqlite":
+        return f"DROP TRIGGER IF EXISTS {table}_no_update"
     if dialect == "postgresql":
-        verb = "DISABLE" if drop else "ENABLE"
-        return [f"ALTER TABLE {table} {verb} TRIGGER ALL"]
-    return []
+        return f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"
+    return None
 
 
 def upgrade() -> None:
@@ -92,7 +93,8 @@ def _backfill() -> None:
     if not rows:
         return
     for name in FIELDS:
-        for statement in _triggers(dialect, name, drop=True):
+        statement = _drop_update_triggers(dialect, name)
+        if statement:
             op.execute(statement)
     heads: dict[int, tuple[int, str]] = {}
     for key, _, row_id, name, row in rows:
@@ -107,9 +109,6 @@ def _backfill() -> None:
         heads[key] = (seq, digest)
     head = sa.table("chain_head", sa.column("campaign_key"), sa.column("seq"), sa.column("head_hash"))
     bind.execute(head.insert(), [{"campaign_key": k, "seq": s, "head_hash": h} for k, (s, h) in heads.items()])
-    for name in FIELDS:
-        for statement in _triggers(dialect, name, drop=False):
-            op.execute(statement)
 
 
 def downgrade() -> None:
