@@ -4,6 +4,7 @@ receipt's inclusion proof. Every rule lives in ``voting.publication`` and ``audi
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,14 @@ def _commitment(session: SessionDep, campaign_id: int) -> dict[str, Any]:
 
 @router.get("/transparency", include_in_schema=False)
 def transparency_page(request: Request, session: SessionDep, campaign: CampaignDep) -> Response:
-    return render(request, "public/transparency.html", {
-        "campaign": campaign, "c": _commitment(session, campaign.id or 0),
-        "categories": publication.CATEGORIES})
+    c = _commitment(session, campaign.id or 0)
+    # the page shows Beijing time (the API keeps ISO 8601 UTC)
+    for item in [c["tally"] or {}, *c["published_heads"], *c["corrections"]]:
+        for key in ("published_at", "at"):
+            if key in item:
+                item[key] = datetime.fromisoformat(item[key])
+    return render(request, "public/transparency.html", {"campaign": campaign, "c": c,
+                                                        "categories": publication.CATEGORIES})
 
 
 @router.get("/api/transparency")

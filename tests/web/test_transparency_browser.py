@@ -5,6 +5,7 @@ row was altered on the way fails; no CSP violation."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def test_the_page_checks_a_receipt_itself(browser: Any, tmp_path: Path) -> None:
         page.locator("#proof-result:has-text('验证')").wait_for(timeout=20000)
         assert "验证通过" in page.text_content("#proof-result")
         assert page.get_attribute("#proof-result", "data-root") == page.get_attribute("#merkle-root", "data-root")
+        shots = Path(os.environ.get("JINGONG_SCREENSHOTS") or tmp_path)
+        page.screenshot(path=str(shots / "transparency.png"), full_page=True)
 
         def altered(route: Any) -> None:
             answer = route.fetch()
@@ -71,5 +74,5 @@ def test_the_page_checks_a_receipt_itself(browser: Any, tmp_path: Path) -> None:
         with page.expect_navigation():
             page.click("form button")
         assert "该票已作废，类别：程序或批量刷票" in page.text_content("#receipt-status")
-        page.screenshot(path=str(tmp_path / "receipt.png"), full_page=True)
+        page.screenshot(path=str(shots / "receipt.png"), full_page=True)
         watch.check()
