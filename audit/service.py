@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from audit import chain
 from audit.models import AuditEvent
 from core import clock
 from core.actor import Actor
@@ -21,15 +23,12 @@ def record(
     campaign_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(
-        campaign_id=campaign_id,
-        at=clock.now(),
-        actor=str(actor),
-        action=action,
-        subject=subject,
-        reason=reason,
-        data=data or {},
-    )
+    row: dict[str, Any] = {"campaign_id": campaign_id, "at": clock.now(), "actor": str(actor), "action": action,
+                           "subject": subject, "reason": reason, "data": data or {}}
+    # the chain hashes the data as it will read back (JSON): tuples become lists, keys strings
+    row["data"] = json.loads(json.dumps(row["data"], default=str))
+    chain.append(session, campaign_id, "auditevent", [row])
+    event = AuditEvent(**row)
     session.add(event)
     return event
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from campaigns import service as campaigns
+from cli.audit import app as audit_app
 from cli.common import cli_actor, console, engine, err_console
 from cli.mail import mail_app
 from cli.ops import backup_cmd, doctor_cmd, restore_cmd
@@ -51,6 +52,7 @@ app.add_typer(users_app, name="users")
 app.command("serve")(serve)
 app.add_typer(stages_app, name="stages")
 app.add_typer(votes_app, name="votes")
+app.add_typer(audit_app, name="audit")
 app.command("tick")(tick_cmd)
 app.command("scheduler")(scheduler_cmd)
 app.command("extension")(extension_cmd)

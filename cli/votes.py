@@ -8,8 +8,9 @@ from rich.table import Table
 from campaigns import service as campaigns
 from cli.common import cli_actor, console, engine, err_console
 from storage.db import unit_of_work
-from voting import monitor, tally
+from voting import monitor, publication, tally
 
+CATEGORY_HELP = "public category: " + ", ".join(publication.CATEGORIES)
 app = typer.Typer(help="Public voting: tally, verify, invalidate, flags.", no_args_is_help=True)
 
 
@@ -48,11 +49,25 @@ def verify_cmd() -> None:
 
 @app.command("invalidate")
 def invalidate_cmd(vote_id: int, reason: str = typer.Option(..., "--reason", help="why (audited)"),
+                   category: str = typer.Option("other", "--category", help=CATEGORY_HELP),
                    as_: str = typer.Option(None, "--as", help="who acts (default: login name)")) -> None:
     """Invalidate one vote (the row stays, marked invalid, with the reason in the audit trail)."""
+    if category not in publication.CATEGORIES:
+        raise typer.BadParameter(CATEGORY_HELP, param_hint="--category")
     with unit_of_work(engine()) as session:
-        vote = tally.invalidate(session, vote_id, actor=cli_actor(as_), reason=reason)
+        vote = tally.invalidate(session, vote_id, actor=cli_actor(as_), reason=reason, category=category)
     console.print(f"vote {vote.id} invalidated: {vote.invalid_reason}")
+
+
+@app.command("correct")
+def correct_cmd(vote_id: int, reason: str = typer.Option(..., "--reason", help="why (audited, not published)"),
+                category: str = typer.Option(..., "--category", help=CATEGORY_HELP),
+                as_: str = typer.Option(None, "--as", help="who acts (default: login name)")) -> None:
+    """Invalidate a vote after the vote list was published: the list stays as published and a
+    correction record (receipt hash, candidate, day, category) is published beside it."""
+    with unit_of_work(engine()) as session:
+        fix = publication.correct(session, vote_id, actor=cli_actor(as_), category=category, reason=reason)
+    console.print(f"vote {vote_id} invalidated after publication; correction {fix.id} published ({fix.category})")
 
 
 @app.command("flags")

@@ -50,6 +50,16 @@ RETRY_AFTER = timedelta(minutes=10)
 StageListener = Callable[[Session, Campaign, Stage], None]
 _close_listeners: dict[str, list[StageListener]] = {}
 _open_listeners: dict[str, list[StageListener]] = {}
+TickListener = Callable[[Engine, int, datetime], object]
+_tick_listeners: list[TickListener] = []
+
+
+def on_tick(fn: TickListener) -> TickListener:
+    """Register work for every tick, per campaign, after its due steps (e.g. publishing the trail's
+    head once a day); it opens its own transaction, and should read before it writes."""
+    if fn not in _tick_listeners:
+        _tick_listeners.append(fn)
+    return fn
 
 
 def on_stage_close(stage: StageName | str) -> Callable[[StageListener], StageListener]:
@@ -116,6 +126,8 @@ def tick(engine: Engine, *, now: datetime | None = None, actor: Actor | None = N
                 break  # a blocked step holds back the later ones: calendar order is kept
         with unit_of_work(engine) as session:
             expire_returned(session, campaign_id, now or clock.now(), actor)
+        for listener in _tick_listeners:
+            listener(engine, campaign_id, now or clock.now())
     return results
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, inspect
 
 from storage.append_only import install_append_only
 
@@ -30,8 +30,9 @@ def upgrade(engine: Engine, metadata: MetaData, revision: str = "head") -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+        present = set(inspect(connection).get_table_names())  # an older revision lacks newer tables
         for table in metadata.sorted_tables:
-            if table.info.get("append_only"):
+            if table.info.get("append_only") and table.name in present:
                 install_append_only(table, connection)
 
 

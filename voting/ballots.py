@@ -14,6 +14,7 @@ from config.settings import Settings, get_settings
 from core import clock
 from core.errors import Conflict, GuardFailed
 from storage.db import unit_of_work
+from voting import receipts
 from voting.identities import address_hashes
 from voting.limits import limiters
 from voting.monitor import minute_of
@@ -27,6 +28,7 @@ class Receipt:
     day: str
     candidates_left_today: int
     votes: int | None  # the candidate's live count, when the campaign shows counts
+    receipt_code: str = ""  # the voter's receipt (voting.receipts): only its hash is stored
 
 
 def cap_reached(win: Window) -> GuardFailed:
@@ -52,14 +54,19 @@ class Ballot:
     cast_at: datetime
     ip_hash: str
     net_hash: str
+    receipt_code: str = ""
 
     #: the order of ``params()``, for drivers with numbered placeholders
-    NAMES = ("n", "v", "c", "day", "cap", "cast_at", "minute", "ip", "net")
+    NAMES = ("n", "v", "c", "day", "cap", "cast_at", "minute", "ip", "net", "receipt")
 
     def params(self) -> dict[str, Any]:
         return {"n": self.nomination_id, "v": self.voter_id, "c": self.campaign_id, "day": self.day,
                 "cap": self.window.candidates_per_day, "cast_at": self.cast_at, "minute": minute_of(self.cast_at),
-                "ip": self.ip_hash, "net": self.net_hash}
+                "ip": self.ip_hash, "net": self.net_hash, "receipt": self.receipt_hash}
+
+    @property
+    def receipt_hash(self) -> str | None:
+        return receipts.public_hash(self.receipt_code) if self.receipt_code else None
 
     def outcome(self, prior: bool, used: int | None, vote_id: int | None, votes: int | None) -> Receipt | None:
         """The receipt of the one-statement vote's answer, or the refusal it means. None: a racing
@@ -72,7 +79,7 @@ class Ballot:
         if vote_id is None:
             return None
         return Receipt(int(vote_id), self.nomination_id, self.day, win.candidates_per_day - int(used),
-                       int(votes) if win.show_counts and votes is not None else None)
+                       int(votes) if win.show_counts and votes is not None else None, self.receipt_code)
 
     def already(self) -> Conflict:
         return _already(self.window, self.day)
@@ -91,7 +98,7 @@ def admit(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, i
     win = _checked_window(engine, campaign_id, now)
     _checked_candidate(engine, campaign_id, nomination_id)
     return Ballot(win, campaign_id, nomination_id, voter_id, now.astimezone(win.zone).date().isoformat(), now,
-                  ip_hash, net_hash)
+                  ip_hash, net_hash, receipts.new_code())
 
 
 def admission_is_cached(engine: Engine, campaign_id: int, nomination_id: int) -> bool:

@@ -33,8 +33,9 @@ WITH prior AS (
     WHERE voter_day.candidates < %(cap)s
     RETURNING candidates
 ), w AS (
-    INSERT INTO vote (campaign_id, nomination_id, voter_id, day, slot, cast_at, minute, ip_hash, net_hash, valid)
-    SELECT %(c)s, %(n)s, %(v)s, %(day)s, 1, %(cast_at)s, %(minute)s, %(ip)s, %(net)s, true
+    INSERT INTO vote (campaign_id, nomination_id, voter_id, day, slot, cast_at, minute, ip_hash, net_hash, valid,
+                      receipt_hash)
+    SELECT %(c)s, %(n)s, %(v)s, %(day)s, 1, %(cast_at)s, %(minute)s, %(ip)s, %(net)s, true, %(receipt)s
     WHERE EXISTS (SELECT 1 FROM d)
     ON CONFLICT (nomination_id, voter_id, day, slot) DO NOTHING
     RETURNING id
@@ -96,7 +97,7 @@ def write(engine: Engine, ballot: Ballot) -> Receipt:
     campaign_id, nomination_id, voter_id = ballot.campaign_id, ballot.nomination_id, ballot.voter_id
     row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
            "cast_at": ballot.cast_at, "minute": minute_of(ballot.cast_at), "ip_hash": ballot.ip_hash,
-           "net_hash": ballot.net_hash}
+           "net_hash": ballot.net_hash, "receipt_hash": ballot.receipt_hash}
     with unit_of_work(engine) as session:
         add_vote, count_day, count_vote = _statements(session.get_bind().dialect.name, win.candidates_per_day)
         slot = 1
@@ -118,7 +119,7 @@ def write(engine: Engine, ballot: Ballot) -> Receipt:
         votes = session.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
                                              "votes": 1}).scalar()
     return Receipt(vote_id, nomination_id, day, win.candidates_per_day - (used or 0),
-                   votes if win.show_counts else None)
+                   votes if win.show_counts else None, ballot.receipt_code)
 
 
 def _cast_pg(engine: Engine, ballot: Ballot) -> Receipt:

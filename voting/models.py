@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.append_only import make_append_only
@@ -83,6 +83,11 @@ class Vote(SQLModel, table=True):
     invalidated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     invalidated_by: str | None = Field(default=None, max_length=128)
     invalid_reason: str | None = None
+    #: the invalidation's public category (``voting.publication.CATEGORIES``); the reason stays internal
+    invalid_category: str | None = Field(default=None, max_length=20)
+    #: SHA-256 of the receipt code given to the voter (``voting.receipts``): what the published list
+    #: carries and what the receipt page looks up; tied to no identity
+    receipt_hash: str | None = Field(default=None, max_length=64, index=True)
 
 
 # a vote is invalidated (marked), never removed
@@ -140,3 +145,38 @@ class VoteFlag(SQLModel, table=True):
 
 
 make_append_only(FrozenTally.__table__)  # type: ignore[attr-defined]
+
+
+class PublishedTally(SQLModel, table=True):
+    """The commitment to the anonymised vote list published at the voting close (``voting.publication``):
+    never changed; a later invalidation is a ``TallyCorrection``."""
+
+    __tablename__ = "published_tally"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", unique=True)
+    rows: int
+    sha256: str = Field(max_length=64)
+    merkle_root: str = Field(max_length=64)
+    totals: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    published_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TallyCorrection(SQLModel, table=True):
+    """A vote invalidated after the list was published: a new published record, not an edit."""
+
+    __tablename__ = "tally_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    #: the vote (internal: the page shows the receipt hash, candidate, day and category)
+    vote_id: int = Field(foreign_key="vote.id", unique=True)
+    receipt_hash: str = Field(max_length=64)
+    nomination_id: int
+    day: str = Field(max_length=10)
+    category: str = Field(max_length=20)
+    published_at: datetime = Field(sa_type=UTCDateTime)
+
+
+make_append_only(PublishedTally.__table__)  # type: ignore[attr-defined]
+make_append_only(TallyCorrection.__table__)  # type: ignore[attr-defined]

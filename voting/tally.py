@@ -98,7 +98,7 @@ def standings(session: Session, campaign_id: int) -> Standings:
     return Standings(is_frozen, rows)
 
 
-def invalidate(session: Session, vote_id: int, *, actor: Actor, reason: str) -> Vote:
+def invalidate(session: Session, vote_id: int, *, actor: Actor, reason: str, category: str = "other") -> Vote:
     """Mark a vote invalid (the row stays) and take it off the live counter, with the reason audited."""
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required to invalidate a vote", message_zh="请填写作废理由")
@@ -113,6 +113,7 @@ def invalidate(session: Session, vote_id: int, *, actor: Actor, reason: str) -> 
     vote.invalidated_at = clock.now()
     vote.invalidated_by = str(actor)
     vote.invalid_reason = reason.strip()
+    vote.invalid_category = category  # what the published list shows (voting.publication.CATEGORIES)
     session.add(vote)
     session.execute(update(VoteCounter).where(col(VoteCounter.nomination_id) == vote.nomination_id)
                     .values(votes=VoteCounter.votes - 1))

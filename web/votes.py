@@ -132,7 +132,8 @@ async def api_vote(body: VoteRequest, request: Request) -> dict[str, Any]:
         receipt = await anyio.to_thread.run_sync(casting.cast_vote, engine, cid, body.nomination_id, voter, ip,
                                                  settings, limiter=VOTE_THREADS)
     return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
-            "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes}
+            "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes,
+            "receipt": receipt.receipt_code}
 
 
 @router.get("/api/votes/tally", tags=["voting"])
@@ -234,7 +235,8 @@ def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
         receipt = casting.cast_vote(engine, cid, nomination_id, voter, client_ip(request), settings)
     except JingongError as exc:
         return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc)
-    msg = f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票"
+    msg = (f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票。您的投票回执码：{receipt.receipt_code}"
+           "（请保存，可在“投票回执查询”页核对是否计入）")
     return flash.redirect(request, f"/vote#c{nomination_id}", msg)
 
 

@@ -13,7 +13,8 @@ from nominations.models import Nomination
 from nominations.states import State
 from notifications import transition_mail
 from stages import jobs
-from voting import tally, windows
+from voting import publication, tally, windows
+from wiring import ledger
 from workflow import hooks
 from workflow.models import TransitionRecord
 
@@ -28,6 +29,7 @@ def bootstrap() -> None:
     # notifications: the applicant's mail, queued in the same transaction as the state change
     transition_mail.install()
     install_voting()
+    install_ledger()
     hooks.on_transition(enter_registry_at_commendation)
 
 
@@ -41,5 +43,13 @@ def install_voting() -> None:
     """Freeze the vote tally inside the voting close step; drop the cached voting window and
     candidate list when voting opens or the calendar changes (voting sits below stages)."""
     jobs.on_stage_close(StageName.VOTING)(tally.freeze)
+    jobs.on_stage_close(StageName.VOTING)(publication.publish_at_close)  # after the freeze
     jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
     campaigns.on_calendar_changed(windows.clear_caches)
+
+
+def install_ledger() -> None:
+    """Publish the trail's head at every stage close (in the close step) and once a day (at a tick)."""
+    for stage in StageName:
+        jobs.on_stage_close(stage)(ledger.publish_at_close)
+    jobs.on_tick(ledger.publish_daily)

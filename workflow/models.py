@@ -31,6 +31,10 @@ class TransitionRecord(SQLModel, table=True):
     #: and what the status page and the audit trail show
     received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: the hash chain (``audit.chain``), shared with the audit events of the same campaign
+    chain_seq: int | None = Field(default=None, index=True)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64)
 
 
 make_append_only(TransitionRecord.__table__)  # type: ignore[attr-defined]

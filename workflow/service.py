@@ -18,6 +18,7 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from audit import chain
 from config.campaign import Track
 from core import clock
 from core.actor import Actor
@@ -209,6 +210,10 @@ def _apply(session: Session, moves: list[_Move], event: Event, actor: Actor, rea
         for m in moves
     ]
     rows = [r.model_dump(exclude={"id"}) for r in records]
+    for campaign_id in dict.fromkeys(row["campaign_id"] for row in rows):  # one chain per campaign
+        chain.append(session, campaign_id, "transition_log", [r for r in rows if r["campaign_id"] == campaign_id])
+    for record, row in zip(records, rows, strict=True):
+        record.chain_seq, record.prev_hash, record.row_hash = row["chain_seq"], row["prev_hash"], row["row_hash"]
     if len(rows) == 1:
         ids = [session.execute(_INSERT_RECORD, rows[0]).scalar_one()]
     else:
