@@ -8,11 +8,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Connection, Engine, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from config.settings import Settings
+from core.errors import Conflict, GuardFailed, JingongError
 from storage.db import unit_of_work
 from voting.ballots import Ballot, Receipt, admit, cap_reached
 from voting.models import Vote, VoteCounter, VoterDay
@@ -92,31 +93,57 @@ def write(engine: Engine, ballot: Ballot) -> Receipt:
     """Write an admitted ballot: the row, the day's place and the counter, or the refusal."""
     if one_statement(ballot, engine):
         return _cast_pg(engine, ballot)
+    with unit_of_work(engine) as session:
+        return _write_rows(session.connection(), ballot)
+
+
+def write_together(engine: Engine, batch: Sequence[Ballot]) -> list[Receipt | JingongError]:
+    """Write several admitted ballots in one transaction, one commit (group commit): each ballot in
+    a savepoint of its own, so a refused one leaves nothing and the others stand; they are judged in
+    order, so two ballots of one voter are judged as if one came after the other. The caller holds
+    the database's writer turn (SQLite) and answers no ballot before this returns: if it raises,
+    nothing was written."""
+    outcomes: list[Receipt | JingongError] = []
+    with engine.connect() as conn, conn.begin():
+        for ballot in batch:
+            savepoint = conn.begin_nested()
+            try:
+                outcomes.append(_write_rows(conn, ballot))
+            except (Conflict, GuardFailed) as refusal:
+                savepoint.rollback()
+                outcomes.append(refusal)
+            else:
+                savepoint.commit()
+    return outcomes
+
+
+def _write_rows(conn: Connection, ballot: Ballot) -> Receipt:
+    """The ballot's row, its day's place and its counter, in the caller's transaction; raises the
+    refusal (the caller rolls back what was written)."""
     win, day = ballot.window, ballot.day
     campaign_id, nomination_id, voter_id = ballot.campaign_id, ballot.nomination_id, ballot.voter_id
     row = {"campaign_id": campaign_id, "nomination_id": nomination_id, "voter_id": voter_id, "day": day,
            "cast_at": ballot.cast_at, "minute": minute_of(ballot.cast_at), "ip_hash": ballot.ip_hash,
            "net_hash": ballot.net_hash}
-    with unit_of_work(engine) as session:
-        add_vote, count_day, count_vote = _statements(session.get_bind().dialect.name, win.candidates_per_day)
-        slot = 1
-        if win.per_candidate_per_day > 1:
-            slot = 1 + session.execute(select(func.count()).select_from(Vote).where(
-                Vote.nomination_id == nomination_id, Vote.voter_id == voter_id, Vote.day == day)).scalar_one()
-        if slot > win.per_candidate_per_day:
-            raise ballot.already()
-        vote_id = session.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
-        if vote_id is None:
-            raise ballot.already()
-        if slot == 1:  # a new candidate for the day takes one of the voter's places
-            used = session.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
-            if used is None:
-                raise cap_reached(win)
-        else:
-            used = session.execute(select(VoterDay.candidates).where(
-                VoterDay.voter_id == voter_id, VoterDay.day == day)).scalar_one()
-        votes = session.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
-                                             "votes": 1}).scalar()
+    add_vote, count_day, count_vote = _statements(conn.dialect.name, win.candidates_per_day)
+    slot = 1
+    if win.per_candidate_per_day > 1:
+        slot = 1 + conn.execute(select(func.count()).select_from(Vote).where(
+            Vote.nomination_id == nomination_id, Vote.voter_id == voter_id, Vote.day == day)).scalar_one()
+    if slot > win.per_candidate_per_day:
+        raise ballot.already()
+    vote_id = conn.execute(add_vote, {**row, "slot": slot, "valid": True}).scalar()
+    if vote_id is None:
+        raise ballot.already()
+    if slot == 1:  # a new candidate for the day takes one of the voter's places
+        used = conn.execute(count_day, {"voter_id": voter_id, "day": day, "candidates": 1}).scalar()
+        if used is None:
+            raise cap_reached(win)
+    else:
+        used = conn.execute(select(VoterDay.candidates).where(
+            VoterDay.voter_id == voter_id, VoterDay.day == day)).scalar_one()
+    votes = conn.execute(count_vote, {"nomination_id": nomination_id, "campaign_id": campaign_id,
+                                      "votes": 1}).scalar()
     return Receipt(vote_id, nomination_id, day, win.candidates_per_day - (used or 0),
                    votes if win.show_counts else None)
 

@@ -17,7 +17,8 @@ from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
 from voting import tally
-from voting.lane import APPLICATION_NAME
+from voting.group import GroupWriter
+from voting.lane import APPLICATION_NAME, VoteLane
 from web.app import create_app
 
 
@@ -54,17 +55,18 @@ def test_vote_flow_and_refusals(client: TestClient, engine: Engine, candidates: 
     assert late.status_code == 422 and late.json()["detail_zh"] == "投票已于北京时间2021年7月11日 00:00截止"
 
 
-def test_the_service_votes_through_the_lane_on_postgresql(client: TestClient, engine: Engine,
-                                                         candidates: list[int]) -> None:  # noqa: F811
+def test_the_service_votes_through_its_lane(client: TestClient, engine: Engine,
+                                           candidates: list[int]) -> None:  # noqa: F811
     with client:  # the app's lifespan: what `jingong serve` runs
         lane = client.app.state.vote_lane  # type: ignore[attr-defined]
-        assert (lane is not None) == (engine.dialect.name == "postgresql")
+        assert isinstance(lane, VoteLane if engine.dialect.name == "postgresql" else GroupWriter)
         bearer = {"Authorization": f"Bearer {verify_over_http(client, engine, 'lane@example.cn')}"}
         first = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
         assert first.status_code == 201, first.text
         again = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
         assert again.status_code == 409 and "已为该候选人投过一票" in again.json()["detail_zh"]
-        if lane is not None:  # the statement ran on one of the lane's own connections
+        assert lane.batches_written == 2  # both written by the lane (the refusal in a batch of its own)
+        if engine.dialect.name == "postgresql":  # the statement ran on one of the lane's own connections
             with engine.connect() as conn:
                 last = conn.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
                                     {"name": APPLICATION_NAME}).scalars().all()
