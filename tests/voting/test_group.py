@@ -1,0 +1,129 @@
+"""Group commit (``voting.batch``): ballots written together keep their own answers; the SQLite
+group writer takes the writer turn per batch; a failed batch fails each of its votes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable
+
+import pytest
+from anyio.from_thread import start_blocking_portal
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from campaigns.models import Campaign
+from config.settings import Settings
+from core.errors import Conflict, GuardFailed
+from storage.db import unit_of_work, writer_line
+from voting import ballots, casting, tally
+from voting.ballots import Receipt
+from voting.batch import BatchFailed, BatchingLane
+from voting.group import GroupWriter
+from voting.lane import VoteLane
+from voting.models import Vote
+
+
+def _open(engine: Engine) -> Callable[[Engine], object]:
+    return VoteLane.open if engine.dialect.name == "postgresql" else GroupWriter.open
+
+
+def test_ballots_written_together_are_judged_one_after_the_other(engine: Engine, campaign: Campaign,
+                                                                  candidates: list[int],
+                                                                  verified: Callable[[str], int],
+                                                                  settings: Settings) -> None:
+    cid = campaign.id or 0
+    a, b = verified("a@example.cn"), verified("b@example.cn")
+
+    def ballot(voter: int, nomination_id: int) -> ballots.Ballot:
+        admitted = ballots.admit(engine, cid, nomination_id, voter, "10.0.0.1", settings)
+        return dataclasses.replace(admitted, window=dataclasses.replace(admitted.window, candidates_per_day=2))
+
+    first, second, third = candidates[:3]
+    batch = [ballot(a, first), ballot(a, first), ballot(a, second), ballot(a, third), ballot(b, first)]
+    outcomes = casting.write_together(engine, batch)
+    kinds = [type(o) for o in outcomes]
+    assert kinds == [Receipt, Conflict, Receipt, GuardFailed, Receipt]
+    assert [o.candidates_left_today for o in outcomes if isinstance(o, Receipt)] == [1, 0, 1]
+    with unit_of_work(engine, readonly=True) as session:
+        rows = sorted((v.voter_id, v.nomination_id) for v in session.exec(select(Vote)).all())
+        assert rows == sorted([(a, first), (a, second), (b, first)])
+        assert tally.verify(session, cid) == []
+
+
+def test_votes_arriving_together_share_a_transaction(engine: Engine, campaign: Campaign, candidates: list[int],
+                                                     verified: Callable[[str], int], settings: Settings) -> None:
+    cid = campaign.id or 0
+    voters = [verified(f"crowd{i}@example.cn") for i in range(6)]
+
+    async def crowd(lane: BatchingLane) -> list[Receipt | BaseException]:
+        asks = [(v, n) for v in voters for n in candidates[:3]] + [(voters[0], candidates[0])]
+        return await asyncio.gather(*(lane.cast(cid, n, v, "10.0.0.2", settings) for v, n in asks),
+                                    return_exceptions=True)
+
+    with start_blocking_portal() as portal:
+        lane = portal.call(_open(engine), engine)
+        try:
+            outcomes = portal.call(crowd, lane)
+        finally:
+            portal.call(lane.close)
+    assert sum(isinstance(o, Receipt) for o in outcomes) == 18
+    assert [type(o) for o in outcomes if not isinstance(o, Receipt)] == [Conflict]
+    assert lane.batches_written < 19  # not one transaction per vote
+    with unit_of_work(engine, readonly=True) as session:
+        assert tally.recount(session, cid) == dict.fromkeys(candidates[:3], 6)
+        assert tally.verify(session, cid) == []
+
+
+def test_the_group_writer_waits_for_the_writer_turn(sqlite_engine: Engine) -> None:
+    """A committee act holding SQLite's one writer keeps the batch waiting (and then it is written)."""
+    line = writer_line(sqlite_engine)
+    line.acquire()  # what a committee act's unit of work holds
+    started = threading.Event()
+
+    async def write_while_held(lane: GroupWriter) -> bool:
+        task = asyncio.ensure_future(lane.write_batch([]))
+        started.set()
+        await asyncio.sleep(0.3)
+        waited = not task.done()
+        line.release()
+        assert await task == []
+        return waited
+
+    with start_blocking_portal() as portal:
+        lane = portal.call(GroupWriter.open, sqlite_engine)
+        try:
+            assert portal.call(write_while_held, lane) is True
+        finally:
+            portal.call(lane.close)
+    line.acquire()  # the batch gave the turn back
+    line.release()
+
+
+def test_a_failed_batch_fails_each_of_its_votes(engine: Engine, campaign: Campaign, candidates: list[int],
+                                                verified: Callable[[str], int], settings: Settings,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = campaign.id or 0
+    voters = [verified(f"fail{i}@example.cn") for i in range(3)]
+
+    async def broken(self: BatchingLane, batch: object) -> list[object]:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(VoteLane, "write_batch", broken)
+    monkeypatch.setattr(GroupWriter, "write_batch", broken)
+
+    async def crowd(lane: BatchingLane) -> list[Receipt | BaseException]:
+        return await asyncio.gather(*(lane.cast(cid, candidates[0], v, "10.0.0.3", settings) for v in voters),
+                                    return_exceptions=True)
+
+    with start_blocking_portal() as portal:
+        lane = portal.call(_open(engine), engine)
+        try:
+            outcomes = portal.call(crowd, lane)
+        finally:
+            portal.call(lane.close)
+    assert all(isinstance(o, BatchFailed) for o in outcomes), outcomes
+    assert lane.batches_written == 0
+    with unit_of_work(engine, readonly=True) as session:
+        assert session.exec(select(Vote)).all() == []
