@@ -127,3 +127,25 @@ def test_a_failed_batch_fails_each_of_its_votes(engine: Engine, campaign: Campai
     assert lane.batches_written == 0
     with unit_of_work(engine, readonly=True) as session:
         assert session.exec(select(Vote)).all() == []
+
+
+def test_the_sqlite_batch_writes_the_rows_the_service_writes(engine: Engine, campaign: Campaign,
+                                                             candidates: list[int],
+                                                             verified: Callable[[str], int],
+                                                             settings: Settings) -> None:
+    """The group writer's own SQL (SQLite) and ``cast_vote`` store the same columns."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the driver's own SQL serves SQLite")
+    cid = campaign.id or 0
+    voter = verified("same@example.cn")
+    casting.cast_vote(engine, cid, candidates[0], voter, "10.0.0.4", settings)
+    batched = ballots.admit(engine, cid, candidates[1], voter, "10.0.0.4", settings)
+    [receipt] = casting.write_together(engine, [batched])
+    assert isinstance(receipt, Receipt) and receipt.candidates_left_today == batched.window.candidates_per_day - 2
+    with unit_of_work(engine, readonly=True) as session:
+        rows = [v.model_dump(exclude={"id", "nomination_id", "cast_at", "minute"})
+                for v in session.exec(select(Vote).order_by(Vote.id)).all()]  # type: ignore[arg-type]
+        assert rows[0] == rows[1] and rows[0]["valid"] is True
+        stored = session.exec(select(Vote).where(Vote.id == receipt.vote_id)).one()
+        assert stored.cast_at == batched.cast_at and stored.minute == casting.minute_of(batched.cast_at)
+        assert tally.verify(session, cid) == []
