@@ -47,6 +47,42 @@ WITH prior AS (
 )
 SELECT EXISTS (SELECT 1 FROM prior), (SELECT candidates FROM d), (SELECT id FROM w), (SELECT votes FROM k)
 """
+#: PostgreSQL, a round of a batch (every voter once, one cap): ``PG_VOTE`` for many ballots as one
+#: statement, one round trip and one commit for all of them (the vote lane's group commit). Each
+#: ballot's answer is the one ``PG_VOTE`` gives: ``prior`` refuses a repeat; ``d`` takes the day's
+#: places (the ON CONFLICT ... WHERE re-checks the cap on the latest row); ``w`` writes the rows
+#: that took a place; ``k`` adds them to the counters, one row per candidate. Rows are taken in
+#: the order of voters, then candidates, so concurrent batches lock them in the same order.
+PG_BATCH_COLUMNS = ("n", "v", "c", "day", "cast_at", "minute", "ip", "net")
+PG_BATCH_VOTE = """
+WITH b AS (
+    SELECT * FROM unnest(%(n)s::int[], %(v)s::int[], %(c)s::int[], %(day)s::text[], %(cast_at)s::timestamptz[],
+                         %(minute)s::bigint[], %(ip)s::text[], %(net)s::text[])
+                  AS b(n, v, c, day, cast_at, minute, ip, net)
+), prior AS (
+    SELECT b.v FROM b JOIN vote ON vote.nomination_id = b.n AND vote.voter_id = b.v AND vote.day = b.day
+                                   AND vote.slot = 1
+), d AS (
+    INSERT INTO voter_day (voter_id, day, candidates)
+    SELECT b.v, b.day, 1 FROM b WHERE b.v NOT IN (SELECT v FROM prior) ORDER BY b.v
+    ON CONFLICT (voter_id, day) DO UPDATE SET candidates = voter_day.candidates + 1
+    WHERE voter_day.candidates < %(cap)s
+    RETURNING voter_id, candidates
+), w AS (
+    INSERT INTO vote (campaign_id, nomination_id, voter_id, day, slot, cast_at, minute, ip_hash, net_hash, valid)
+    SELECT b.c, b.n, b.v, b.day, 1, b.cast_at, b.minute, b.ip, b.net, true FROM b JOIN d ON d.voter_id = b.v
+    ORDER BY b.n, b.v
+    ON CONFLICT (nomination_id, voter_id, day, slot) DO NOTHING
+    RETURNING id, voter_id
+), k AS (
+    INSERT INTO vote_counter (nomination_id, campaign_id, votes)
+    SELECT b.n, min(b.c), count(*) FROM w JOIN b ON b.v = w.voter_id GROUP BY b.n ORDER BY b.n
+    ON CONFLICT (nomination_id) DO UPDATE SET votes = vote_counter.votes + excluded.votes
+    RETURNING nomination_id, votes
+)
+SELECT b.v, EXISTS (SELECT 1 FROM prior WHERE prior.v = b.v), d.candidates, w.id, k.votes
+FROM b LEFT JOIN d ON d.voter_id = b.v LEFT JOIN w ON w.voter_id = b.v LEFT JOIN k ON k.nomination_id = b.n
+"""
 #: a racing duplicate took a day's place but wrote no row: give the place back
 PG_RETURN_PLACE = "UPDATE voter_day SET candidates = candidates - 1 WHERE voter_id = %(v)s AND day = %(day)s"
 

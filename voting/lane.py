@@ -34,6 +34,7 @@ log = logging.getLogger("jingong.voting.lane")
 CONNECTIONS = 2
 VOTE_SQL = casting.numbered(casting.PG_VOTE, Ballot.NAMES)
 RETURN_PLACE_SQL = casting.numbered(casting.PG_RETURN_PLACE, ("v", "day"))
+BATCH_SQL = casting.numbered(casting.PG_BATCH_VOTE, (*casting.PG_BATCH_COLUMNS, "cap"))
 #: how the lane's connections appear in pg_stat_activity
 APPLICATION_NAME = "jingong-vote-lane"
 #: what a lost connection looks like (the database restarted or dropped it): every connection is
@@ -87,12 +88,61 @@ class VoteLane(BatchingLane):
         async with self._pool.acquire() as connection:
             if len(batch) == 1:  # a lone vote: its statement commits by itself
                 return [await _write_one(connection, batch[0])]
-            order = sorted(range(len(batch)), key=lambda i: batch[i].nomination_id)
-            outcomes: list[Outcome | None] = [None] * len(batch)
-            async with connection.transaction():
-                for i in order:
-                    outcomes[i] = await _write_one(connection, batch[i])
-        return [o for o in outcomes if o is not None]
+            parts = rounds(batch)
+            if len(parts) == 1:  # the usual crowd: every voter once, one statement, one commit
+                return _in_order(len(batch), await _write_round(connection, batch, parts[0]))
+            async with connection.transaction():  # a voter twice: one statement per round, one commit
+                done: dict[int, Outcome] = {}
+                for part in parts:
+                    done |= await _write_round(connection, batch, part)
+            return _in_order(len(batch), done)
+
+
+def rounds(batch: Sequence[Ballot]) -> list[list[int]]:
+    """The batch's positions in rounds where no voter appears twice and every ballot has the same
+    cap: a voter's second ballot goes in the round after the first (they are judged in order)."""
+    seen: dict[tuple[int, str], int] = {}
+    parts: dict[tuple[int, int], list[int]] = {}
+    for i, ballot in enumerate(batch):
+        key = (ballot.voter_id, ballot.day)
+        occurrence = seen[key] = seen.get(key, -1) + 1
+        parts.setdefault((occurrence, ballot.window.candidates_per_day), []).append(i)
+    return [parts[k] for k in sorted(parts)]
+
+
+def _in_order(size: int, done: dict[int, Outcome]) -> list[Outcome]:
+    return [done[i] for i in range(size)]
+
+
+async def _write_round(connection: asyncpg.Connection, batch: Sequence[Ballot], part: list[int]) -> dict[int, Outcome]:
+    """One round as ``casting.PG_BATCH_VOTE``: every ballot's answer, as the one-ballot statement's."""
+    ballots = [batch[i] for i in part]
+    columns: list[list[object]] = [[] for _ in casting.PG_BATCH_COLUMNS]
+    for ballot in ballots:
+        params = ballot.params()
+        for column, name in zip(columns, casting.PG_BATCH_COLUMNS, strict=True):
+            column.append(params[name])
+    rows = await connection.fetch(BATCH_SQL, *columns, ballots[0].window.candidates_per_day)
+    found = {int(row[0]): row for row in rows}  # by voter: each once in a round
+    done: dict[int, Outcome] = {}
+    counted: dict[int, int] = {}  # per candidate: votes of this round after the one being answered
+    for i, ballot in reversed(list(zip(part, ballots, strict=True))):
+        _, prior, used, vote_id, votes = found[ballot.voter_id]
+        if vote_id is not None and votes is not None:  # the count as it stood after this ballot
+            later = counted.get(ballot.nomination_id, 0)
+            counted[ballot.nomination_id] = later + 1
+            votes -= later
+        try:
+            receipt = ballot.outcome(prior, used, vote_id, votes)
+        except JingongError as refusal:
+            done[i] = refusal
+            continue
+        if receipt is None:  # a racing duplicate took a day's place and wrote no row
+            await connection.execute(RETURN_PLACE_SQL, ballot.voter_id, ballot.day)
+            done[i] = ballot.already()
+        else:
+            done[i] = receipt
+    return done
 
 
 async def _write_one(connection: asyncpg.Connection, ballot: Ballot) -> Outcome:

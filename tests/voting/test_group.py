@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from anyio.from_thread import start_blocking_portal
@@ -33,23 +34,46 @@ def test_ballots_written_together_are_judged_one_after_the_other(engine: Engine,
                                                                   candidates: list[int],
                                                                   verified: Callable[[str], int],
                                                                   settings: Settings) -> None:
+    """One batch through the lane's writer (PostgreSQL: rounds of one statement; SQLite: savepoints):
+    a voter's repeat, the day's cap reached within the batch, and each receipt's live count as it
+    stood after that very vote."""
     cid = campaign.id or 0
-    a, b = verified("a@example.cn"), verified("b@example.cn")
+    a, b, c = verified("a@example.cn"), verified("b@example.cn"), verified("c@example.cn")
 
     def ballot(voter: int, nomination_id: int) -> ballots.Ballot:
         admitted = ballots.admit(engine, cid, nomination_id, voter, "10.0.0.1", settings)
-        return dataclasses.replace(admitted, window=dataclasses.replace(admitted.window, candidates_per_day=2))
+        window = dataclasses.replace(admitted.window, candidates_per_day=2, show_counts=True)
+        return dataclasses.replace(admitted, window=window)
 
     first, second, third = candidates[:3]
-    batch = [ballot(a, first), ballot(a, first), ballot(a, second), ballot(a, third), ballot(b, first)]
-    outcomes = casting.write_together(engine, batch)
-    kinds = [type(o) for o in outcomes]
-    assert kinds == [Receipt, Conflict, Receipt, GuardFailed, Receipt]
-    assert [o.candidates_left_today for o in outcomes if isinstance(o, Receipt)] == [1, 0, 1]
+    batch = [ballot(a, first), ballot(b, first), ballot(a, first), ballot(a, second), ballot(c, first),
+             ballot(a, third), ballot(b, third)]
+    with start_blocking_portal() as portal:
+        lane = portal.call(_open(engine), engine)
+        try:
+            outcomes = portal.call(lane.write_batch, batch)
+        finally:
+            portal.call(lane.close)
+    assert [type(o) for o in outcomes] == [Receipt, Receipt, Conflict, Receipt, Receipt, GuardFailed, Receipt]
+    receipts = [o for o in outcomes if isinstance(o, Receipt)]
+    assert [(r.nomination_id, r.votes, r.candidates_left_today) for r in receipts] == [
+        (first, 1, 1), (first, 2, 1), (second, 1, 0), (first, 3, 1), (third, 1, 0)]
     with unit_of_work(engine, readonly=True) as session:
         rows = sorted((v.voter_id, v.nomination_id) for v in session.exec(select(Vote)).all())
-        assert rows == sorted([(a, first), (a, second), (b, first)])
+        assert rows == sorted([(a, first), (b, first), (a, second), (c, first), (b, third)])
+        assert {r.vote_id for r in receipts} == {v.id for v in session.exec(select(Vote)).all()}
         assert tally.verify(session, cid) == []
+
+
+def test_a_batch_is_cut_in_rounds_where_each_voter_appears_once() -> None:
+    from voting.lane import rounds
+
+    def fake(voter: int, cap: int = 25) -> ballots.Ballot:
+        window = SimpleNamespace(candidates_per_day=cap)
+        return SimpleNamespace(voter_id=voter, day="2021-07-02", window=window)  # type: ignore[return-value]
+
+    assert rounds([fake(1), fake(2), fake(1), fake(3), fake(1), fake(2)]) == [[0, 1, 3], [2, 5], [4]]
+    assert sorted(rounds([fake(1), fake(2, cap=3)])) == [[0], [1]]  # one cap per statement
 
 
 def test_votes_arriving_together_share_a_transaction(engine: Engine, campaign: Campaign, candidates: list[int],
