@@ -343,11 +343,13 @@ def main() -> None:
             work = targets[0].work
             bare = start_bare("bare", "bench.bare_app:app", args, tmp, work)
             targets += [bare, start_bare("bare-threadpool", "bench.bare_app:app_threadpool", args, tmp, work)]
+            load_before = os.getloadavg()[0]
             for r in range(args.rounds):
                 turn = targets[r % len(targets):] + targets[:r % len(targets)]
                 for target in turn:
                     leg = drive(target, args)
                     print(f"round {r + 1} {target.name}: {leg['rps']} req/s, p99 {leg['p99_ms']} ms", flush=True)
+            load_after = os.getloadavg()[0]
             checks = {t.name: verify(t) for t in targets if t.env is not None}
         finally:
             for target in targets:
@@ -371,7 +373,8 @@ def main() -> None:
               f"| {row['rss_mb_max']} | {row['statuses']}{errors} |")
     print(f"({args.rounds} rounds of {args.seconds:g} s per endpoint, interleaved; concurrency {args.concurrency}; "
           f"{args.instances} instance(s) of the PostgreSQL app and of each baseline; {os.cpu_count()} cores shared "
-          f"by servers, database and load generator)")
+          f"by servers, database and load generator; load average {load_before:.1f} before the rounds, "
+          f"{load_after:.1f} after: above {os.cpu_count()} other work shared the machine)")
     for name, checked in checks.items():
         print(f"{name}: {checked}")
 
