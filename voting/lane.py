@@ -1,18 +1,23 @@
-"""The vote lane: on PostgreSQL the web service casts votes from its event loop over a few asyncpg
+"""The vote lane: on PostgreSQL the web service casts votes from its event loop over asyncpg
 connections of its own, instead of handing each vote to a worker thread, and writes the votes that
-arrive together in one transaction (group commit, ``voting.batch``).
+arrive together with one statement and one commit (group commit, ``voting.batch``).
 
-Under a crowd the hop to a thread and back, and then a commit (a flush of the WAL) per vote, are
-most of what a vote costs (measured in bench/vote_bench.py). The lane runs the very statement of
-``voting.casting.PG_VOTE`` (numbered for asyncpg) with the same admission checks, once per ballot
-inside the batch's transaction, so the rules and their refusals are those of
-``voting.casting.cast_vote``: the statement refuses a repeat or a full day by what it returns, not by
-an error, so one ballot's refusal never aborts the others. A batch is written in the order of its
-candidates, so two instances' batches take the candidates' counter rows in the same order (no
-deadlock between them); a deadlock that still happens (one voter on two instances at once) or a
-lost connection rolls the batch back, and it is written again once. Rare work that needs the
-database outside the statement (refreshing the cached window or candidate list, several votes a
-day for one candidate) still goes to a thread, never blocking the loop.
+Under a crowd the hop to a thread and back, a round trip and a commit (a flush of the WAL) per vote
+were most of what a vote cost (measured in bench/vote_bench.py). A lone vote is the very statement
+of ``voting.casting.PG_VOTE`` (numbered for asyncpg); a batch is cut in rounds where each voter
+appears once (``rounds``), and each round is ``voting.casting.PG_BATCH_VOTE``, the same statement
+over arrays: every ballot gets the answer ``PG_VOTE`` would give it, judged in the batch's order,
+with the same admission checks as ``voting.casting.cast_vote``. A refusal is what the statement
+returns, not an error, so one ballot's refusal never spoils the others. Rows are locked in the
+order of voters and candidates, so two instances' batches do not deadlock each other; a deadlock
+that still happens, or a lost connection, means nothing of the batch was committed (or, for a
+connection lost during the commit, all of it: then the second writing answers "already voted"),
+and the batch is written once more. Rare work that needs the database outside the statement
+(refreshing the cached window or candidate list, several votes a day for one candidate) still
+goes to a thread, never blocking the loop.
+
+A per-vote column (a receipt code, say) goes in ``Ballot.params``, ``PG_VOTE``,
+``PG_BATCH_COLUMNS``/``PG_BATCH_VOTE`` and the SQLite writer's ``SQLITE_ADD_VOTE``.
 """
 
 from __future__ import annotations
