@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,6 +140,20 @@ def _rows(database_url: str) -> tuple[Engine, dict[int, tuple[int, int]]]:
     return engine, {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
+def _wait_for_rows(database_url: str, rows: int) -> None:
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM vote")).scalar_one() >= rows:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {rows} votes written in 120 s")
+    finally:
+        engine.dispose()
+
+
 def _voter_ids(engine: Engine) -> list[int]:
     with engine.connect() as conn:
         return [int(i) for i in conn.execute(text("SELECT id FROM voter_identity ORDER BY id")).scalars()]
@@ -219,7 +234,7 @@ def test_a_server_killed_mid_crowd_loses_no_acknowledged_vote(tmp_path: Path, da
         sender = threading.Thread(target=lambda: answers.extend(
             asyncio.run(_send(server.url, crowd.tokens or [], asks, connections=64))))
         sender.start()
-        sender.join(1.5)  # the crowd is under way (the answers are gathered at its end)
+        _wait_for_rows(crowd.url, 300)  # the crowd is under way (its answers are gathered at its end)
         os.kill(server.pid, signal.SIGKILL)
         sender.join(120)
     acknowledged = [a for a in answers if a.status == 201]
