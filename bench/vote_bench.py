@@ -14,8 +14,10 @@ Every server is started first; then each round drives each of them for ``--secon
 order rotates from round to round) with the same load generator, a separate process (bench/load.py,
 aiohttp, keep-alive connections). A shared machine drifts: interleaving puts every target under the
 same drift, and the ratio is taken within each round. Prints, per target, votes/s and the server's
-CPU per request summed over the rounds, the median p50/p99 latency, the ratio to ``bare`` (the
-median of the rounds, and the lowest), and the server's RSS.
+CPU per request summed over the rounds (/proc/<pid>/stat utime + stime of the server processes over
+each leg; for the apps also as a multiple of the bare endpoint's), the median p50/p99 latency, the
+ratio to ``bare`` (the median of the rounds, and the lowest) against issue 13's floor (PostgreSQL
+0.4, SQLite 0.3), and the server's RSS.
 Rate limits are off for the run (all load comes from one address); every vote is a distinct
 (voter, candidate, day), so every request does the full work of an accepted vote; ``votes verify``
 checks every counter against the rows at the end.
@@ -57,6 +59,8 @@ PG_ADMIN = os.environ.get("JINGONG_TEST_PG", "postgresql://postgres@127.0.0.1:54
 SECRET = "bench-secret-" + "b" * 40
 CLOCK = "2021-07-02T09:00:00+08:00"  # voting open
 CANDIDATES = 25
+#: issue 13's floor: the median ratio to the bare ``async def`` endpoint each database should reach
+TARGETS = {"postgresql": 0.4, "sqlite": 0.3}
 
 
 def free_port() -> int:
@@ -339,11 +343,13 @@ def main() -> None:
             work = targets[0].work
             bare = start_bare("bare", "bench.bare_app:app", args, tmp, work)
             targets += [bare, start_bare("bare-threadpool", "bench.bare_app:app_threadpool", args, tmp, work)]
+            load_before = os.getloadavg()[0]
             for r in range(args.rounds):
                 turn = targets[r % len(targets):] + targets[:r % len(targets)]
                 for target in turn:
                     leg = drive(target, args)
                     print(f"round {r + 1} {target.name}: {leg['rps']} req/s, p99 {leg['p99_ms']} ms", flush=True)
+            load_after = os.getloadavg()[0]
             checks = {t.name: verify(t) for t in targets if t.env is not None}
         finally:
             for target in targets:
@@ -351,18 +357,24 @@ def main() -> None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
             admin.dispose()
-    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare (median, lowest) | CPU ms/request: app, "
-          "PostgreSQL, load generator | app RSS max MB | statuses |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| endpoint | votes/s | p50 ms | p99 ms | ratio to bare (median, lowest) | target | CPU ms/request: app "
+          "(× bare), PostgreSQL, load generator | app RSS max MB | statuses |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    bare_cpu = summary(bare, bare)["server_cpu_ms"]
     for target in targets:
-        r = summary(target, bare)
-        errors = f", {r['errors']} connection errors" if r["errors"] else ""
-        cpu = f"{r['server_cpu_ms']}, {r['db_cpu_ms']}, {r['load_cpu_ms']}"
-        print(f"| {target.name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['ratio']:.2f} ({r['ratio_min']:.2f}) "
-              f"| {cpu} | {r['rss_mb_max']} | {r['statuses']}{errors} |")
+        row = summary(target, bare)
+        errors = f", {row['errors']} connection errors" if row["errors"] else ""
+        times = float(str(row["server_cpu_ms"])) / float(str(bare_cpu)) if bare_cpu else 0.0
+        cpu = f"{row['server_cpu_ms']} ({times:.1f}×), {row['db_cpu_ms']}, {row['load_cpu_ms']}"
+        goal = TARGETS.get(target.name)
+        verdict = "" if goal is None else f"≥ {goal}: {'met' if float(str(row['ratio'])) >= goal else 'MISSED'}"
+        ratio = f"{row['ratio']:.2f} ({row['ratio_min']:.2f})"
+        print(f"| {target.name} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} | {ratio} | {verdict} | {cpu} "
+              f"| {row['rss_mb_max']} | {row['statuses']}{errors} |")
     print(f"({args.rounds} rounds of {args.seconds:g} s per endpoint, interleaved; concurrency {args.concurrency}; "
           f"{args.instances} instance(s) of the PostgreSQL app and of each baseline; {os.cpu_count()} cores shared "
-          f"by servers, database and load generator)")
+          f"by servers, database and load generator; load average {load_before:.1f} before the rounds, "
+          f"{load_after:.1f} after: above {os.cpu_count()} other work shared the machine)")
     for name, checked in checks.items():
         print(f"{name}: {checked}")
 

@@ -1,65 +1,65 @@
-"""The vote lane: on PostgreSQL the web service casts votes from its event loop over a few asyncpg
-connections of its own, instead of handing each vote to a worker thread.
+"""The vote lane: on PostgreSQL the web service casts votes from its event loop over asyncpg
+connections of its own, instead of handing each vote to a worker thread, and writes the votes that
+arrive together with one statement and one commit (group commit, ``voting.batch``).
 
-Under a crowd the hop to a thread and back is most of what a vote costs the app (measured in
-bench/vote_bench.py: a bare ``def`` endpoint answers less than half as many requests as a bare
-``async def`` one on this project's machines). The lane runs the very statement of
-``voting.casting.PG_VOTE`` (numbered for asyncpg) with the same admission checks, so the rules and
-their refusals are those of ``voting.casting.cast_vote``. Rare work that needs the database
-outside the statement (refreshing the cached window or candidate list, a refusal that re-reads
-them) still goes to a thread, never blocking the loop.
+Under a crowd the hop to a thread and back, a round trip and a commit (a flush of the WAL) per vote
+were most of what a vote cost (measured in bench/vote_bench.py). A lone vote is the very statement
+of ``voting.casting.PG_VOTE`` (numbered for asyncpg); a batch is cut in rounds where each voter
+appears once (``rounds``), and each round is ``voting.casting.PG_BATCH_VOTE``, the same statement
+over arrays: every ballot gets the answer ``PG_VOTE`` would give it, judged in the batch's order,
+with the same admission checks as ``voting.casting.cast_vote``. A refusal is what the statement
+returns, not an error, so one ballot's refusal never spoils the others. Rows are locked in the
+order of voters and candidates, so two instances' batches do not deadlock each other; a deadlock
+that still happens, or a lost connection, means nothing of the batch was committed (or, for a
+connection lost during the commit, all of it: then the second writing answers "already voted"),
+and the batch is written once more. Rare work that needs the database outside the statement
+(refreshing the cached window or candidate list, several votes a day for one candidate) still
+goes to a thread, never blocking the loop.
 
-One lane belongs to one event loop: the web app opens it in its lifespan and closes it at shutdown.
+A per-vote column (a receipt code, say) goes in ``Ballot.params``, ``PG_VOTE``,
+``PG_BATCH_COLUMNS``/``PG_BATCH_VOTE`` and the SQLite writer's ``SQLITE_ADD_VOTE``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Sequence
 
-import anyio
 import asyncpg
 from sqlalchemy import Engine
 
-from config.settings import Settings
-from voting import ballots, casting
+from core.errors import JingongError
+from voting import casting
 from voting.ballots import Ballot, Receipt
+from voting.batch import BatchingLane, Outcome
 
 log = logging.getLogger("jingong.voting.lane")
 
-#: connections the lane keeps: enough to keep PostgreSQL busy from one app process (2, 4, 8, 12 and
-#: 16 measured within noise of each other in bench/vote_bench.py)
-CONNECTIONS = 4
+#: connections the lane keeps: one writes the batches (one batch at a time), one is spare
+CONNECTIONS = 2
 VOTE_SQL = casting.numbered(casting.PG_VOTE, Ballot.NAMES)
 RETURN_PLACE_SQL = casting.numbered(casting.PG_RETURN_PLACE, ("v", "day"))
+BATCH_SQL = casting.numbered(casting.PG_BATCH_VOTE, (*casting.PG_BATCH_COLUMNS, "cap"))
 #: how the lane's connections appear in pg_stat_activity
 APPLICATION_NAME = "jingong-vote-lane"
 #: what a lost connection looks like (the database restarted or dropped it): every connection is
-#: replaced and the vote retried once. asyncpg reports the server's FATAL as an operator
+#: replaced and the batch written again once. asyncpg reports the server's FATAL as an operator
 #: intervention, or a broken protocol state as an internal client error.
 LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError,
         asyncpg.exceptions.InternalClientError, OSError)
+#: the batch was rolled back and may simply be written again
+RETRY = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Nothing to reset when a connection goes back to the pool: the lane's statements change no
-    session state and run in autocommit. (asyncpg's default reset is a round trip per vote.)"""
+    session state. (asyncpg's default reset is a round trip per batch.)"""
 
 
-class VoteLane:
+class VoteLane(BatchingLane):
     def __init__(self, engine: Engine, pool: asyncpg.Pool) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._pool = pool
-        # one refresh of the cached window and candidate list at a time: when the cache goes stale
-        # under a crowd, the first vote re-reads it and the others wait for that, instead of each
-        # taking a thread and a database round trip of its own
-        self._refresh = asyncio.Lock()
-        self._loop = asyncio.get_running_loop()
-
-    def serves_this_loop(self) -> bool:
-        """asyncpg's connections belong to the loop that opened them; a caller on another loop (a
-        test client without the app's lifespan) takes the thread path instead."""
-        return asyncio.get_running_loop() is self._loop
 
     @classmethod
     async def open(cls, engine: Engine, connections: int = CONNECTIONS) -> VoteLane:
@@ -70,40 +70,94 @@ class VoteLane:
                                          server_settings={"application_name": APPLICATION_NAME})
         return cls(engine, pool)
 
-    async def close(self) -> None:
+    async def release(self) -> None:
         await self._pool.close()
 
-    async def cast(self, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
-                   settings: Settings | None = None) -> Receipt:
-        """As ``voting.casting.cast_vote``: the receipt, or the same refusal."""
-        ballot: Ballot | None = None
-        if not ballots.admission_is_cached(self.engine, campaign_id, nomination_id):
-            async with self._refresh:
-                if not ballots.admission_is_cached(self.engine, campaign_id, nomination_id):
-                    ballot = await anyio.to_thread.run_sync(ballots.admit, self.engine, campaign_id, nomination_id,
-                                                            voter_id, ip, settings)
-        if ballot is None:
-            ballot = ballots.admit(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
-        if not casting.one_statement(ballot, self.engine):  # several votes a day: the general path
-            return await anyio.to_thread.run_sync(casting.write, self.engine, ballot)
+    def batches(self, ballot: Ballot) -> bool:
+        return casting.one_statement(ballot, self.engine)
+
+    async def write_batch(self, batch: Sequence[Ballot]) -> list[Outcome]:
         try:
-            return await self._write(ballot)
+            return await self._write(batch)
         except LOST as exc:
-            # The statement is atomic: either it ran (the retry answers "already voted") or it did
-            # not (the retry casts the vote). A lost connection usually means all of them are.
-            log.warning("vote lane: connection lost (%s: %s); reconnecting and retrying once",
+            # Nothing of the batch was committed, or all of it was (then the second writing answers
+            # "already voted" for each). A lost connection usually means all of them are.
+            log.warning("vote lane: connection lost (%s: %s); reconnecting and writing the batch again",
                         type(exc).__name__, exc)
             await self._pool.expire_connections()
-            return await self._write(ballot)
+        except RETRY as exc:
+            log.warning("vote lane: batch rolled back (%s); writing it again", type(exc).__name__)
+        return await self._write(batch)
 
-    async def _write(self, ballot: Ballot) -> Receipt:
-        params = ballot.params()
-        args = [params[name] for name in Ballot.NAMES]
+    async def _write(self, batch: Sequence[Ballot]) -> list[Outcome]:
         async with self._pool.acquire() as connection:
-            prior, used, vote_id, votes = await connection.fetchrow(VOTE_SQL, *args)
+            if len(batch) == 1:  # a lone vote: its statement commits by itself
+                return [await _write_one(connection, batch[0])]
+            parts = rounds(batch)
+            if len(parts) == 1:  # the usual crowd: every voter once, one statement, one commit
+                return _in_order(len(batch), await _write_round(connection, batch, parts[0]))
+            async with connection.transaction():  # a voter twice: one statement per round, one commit
+                done: dict[int, Outcome] = {}
+                for part in parts:
+                    done |= await _write_round(connection, batch, part)
+            return _in_order(len(batch), done)
+
+
+def rounds(batch: Sequence[Ballot]) -> list[list[int]]:
+    """The batch's positions in rounds where no voter appears twice and every ballot has the same
+    cap: a voter's second ballot goes in the round after the first (they are judged in order)."""
+    seen: dict[tuple[int, str], int] = {}
+    parts: dict[tuple[int, int], list[int]] = {}
+    for i, ballot in enumerate(batch):
+        key = (ballot.voter_id, ballot.day)
+        occurrence = seen[key] = seen.get(key, -1) + 1
+        parts.setdefault((occurrence, ballot.window.candidates_per_day), []).append(i)
+    return [parts[k] for k in sorted(parts)]
+
+
+def _in_order(size: int, done: dict[int, Outcome]) -> list[Outcome]:
+    return [done[i] for i in range(size)]
+
+
+async def _write_round(connection: asyncpg.Connection, batch: Sequence[Ballot], part: list[int]) -> dict[int, Outcome]:
+    """One round as ``casting.PG_BATCH_VOTE``: every ballot's answer, as the one-ballot statement's."""
+    ballots = [batch[i] for i in part]
+    columns: list[list[object]] = [[] for _ in casting.PG_BATCH_COLUMNS]
+    for ballot in ballots:
+        params = ballot.params()
+        for column, name in zip(columns, casting.PG_BATCH_COLUMNS, strict=True):
+            column.append(params[name])
+    rows = await connection.fetch(BATCH_SQL, *columns, ballots[0].window.candidates_per_day)
+    found = {int(row[0]): row for row in rows}  # by voter: each once in a round
+    done: dict[int, Outcome] = {}
+    counted: dict[int, int] = {}  # per candidate: votes of this round after the one being answered
+    for i, ballot in reversed(list(zip(part, ballots, strict=True))):
+        _, prior, used, vote_id, votes = found[ballot.voter_id]
+        if vote_id is not None and votes is not None:  # the count as it stood after this ballot
+            later = counted.get(ballot.nomination_id, 0)
+            counted[ballot.nomination_id] = later + 1
+            votes -= later
+        try:
             receipt = ballot.outcome(prior, used, vote_id, votes)
-            if receipt is None:
-                await connection.execute(RETURN_PLACE_SQL, params["v"], params["day"])
-        if receipt is None:
-            raise ballot.already()
-        return receipt
+        except JingongError as refusal:
+            done[i] = refusal
+            continue
+        if receipt is None:  # a racing duplicate took a day's place and wrote no row
+            await connection.execute(RETURN_PLACE_SQL, ballot.voter_id, ballot.day)
+            done[i] = ballot.already()
+        else:
+            done[i] = receipt
+    return done
+
+
+async def _write_one(connection: asyncpg.Connection, ballot: Ballot) -> Outcome:
+    params = ballot.params()
+    prior, used, vote_id, votes = await connection.fetchrow(VOTE_SQL, *[params[name] for name in Ballot.NAMES])
+    try:
+        receipt: Receipt | None = ballot.outcome(prior, used, vote_id, votes)
+    except JingongError as refusal:
+        return refusal
+    if receipt is None:  # a racing duplicate took a day's place and wrote no row
+        await connection.execute(RETURN_PLACE_SQL, params["v"], params["day"])
+        return ballot.already()
+    return receipt

@@ -1,5 +1,5 @@
 """The FastAPI application: ``create_app()`` wires routes, sessions, error answers and, in the
-lifespan, the scheduler, the mail sender and (on PostgreSQL) the vote lane."""
+lifespan, the scheduler, the mail sender and the vote lane (PostgreSQL) or group writer (SQLite)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ from config import secrets
 from config.settings import Settings, get_settings
 from notifications.background import start_sender
 from stages.scheduler import start_scheduler
-from storage.db import get_engine, unit_of_work
+from storage.db import get_engine, is_sqlite, unit_of_work
+from voting.batch import BatchingLane
+from voting.group import GroupWriter
 from voting.lane import VoteLane
 from web import errors
 from web.admission import Admission
 from web.arrival import ArrivalStamp
 from web.headers import JingongApp
+from web.vote_path import VotePath
 from wiring.bootstrap import bootstrap
 
 log = logging.getLogger("jingong.web")
@@ -78,10 +81,15 @@ def create_app(
         bootstrap()
         if create_admin:
             ensure_admin(engine, settings)
-        # PostgreSQL: votes are cast from this event loop (voting/lane.py); without a lifespan
-        # (or on SQLite) they go to worker threads through voting.casting.cast_vote. Opened before
-        # the background work starts, so a database that refuses it stops nothing half-started.
-        lane = await VoteLane.open(engine) if engine.dialect.name == "postgresql" else None
+        # Votes are queued in this event loop and written in batches (voting/batch.py): by the
+        # vote lane on PostgreSQL, by the group writer on SQLite; without a lifespan they go to
+        # worker threads through voting.casting.cast_vote. Opened before the background work
+        # starts, so a database that refuses it stops nothing half-started.
+        lane: BatchingLane | None = None
+        if engine.dialect.name == "postgresql":
+            lane = await VoteLane.open(engine)
+        elif is_sqlite(engine):
+            lane = await GroupWriter.open(engine)
         app.state.vote_lane = lane
         handles: list[Any] = []
         try:
@@ -121,6 +129,8 @@ def create_app(
     )
     # the last added is the outermost: the arrival is stamped before a request waits for anything
     app.add_middleware(Admission)
+    # a well-formed vote is answered here, before the admission, the session and the routing
+    app.add_middleware(VotePath)
     app.add_middleware(ArrivalStamp)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

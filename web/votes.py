@@ -21,7 +21,7 @@ from core.errors import JingongError, RateLimited
 from nominations import public as public_lists
 from storage.db import unit_of_work
 from voting import casting, codes, identities, monitor, tally, windows
-from voting.lane import VoteLane
+from voting.batch import BatchingLane
 from voting.models import FlagKind
 from web import flash
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, EngineDep, SessionDep, SettingsDep, require
@@ -104,8 +104,9 @@ def api_verify(body: CodeConfirm, request: Request, engine: EngineDep, settings:
     return response
 
 
-#: threads that may cast votes at once where there is no vote lane (SQLite): enough to keep the
-#: database busy, few enough that the interpreter does not thrash between dozens of threads
+#: threads that may cast votes at once where no vote lane serves (a test client without the app's
+#: lifespan): enough to keep the database busy, few enough that the interpreter does not thrash
+#: between dozens of threads
 VOTE_THREADS = anyio.CapacityLimiter(4)
 
 
@@ -115,6 +116,14 @@ VOTE_THREADS = anyio.CapacityLimiter(4)
 async def api_vote(body: VoteRequest, request: Request) -> dict[str, Any]:
     """One vote for a shortlisted candidate, by a verified voter (``Authorization: Bearer TOKEN``,
     or the ``jingong_voter`` cookie that verification sets)."""
+    # (a well-formed vote is answered by web.vote_path before it reaches this route; this route is
+    # the documentation, and answers what that path leaves to FastAPI)
+    return await cast_over_http(request, body.nomination_id)
+
+
+async def cast_over_http(request: Request, nomination_id: int) -> dict[str, Any]:
+    """The vote of ``POST /api/votes``: the voter of the request's token, through the app's vote
+    lane when it serves this loop, else in a worker thread; the answer's fields, or the refusal."""
     # The token is read from the request itself: declared as Header and Cookie parameters, FastAPI
     # re-inspects their annotations on every request (about a tenth of the app's time per vote
     # under cProfile)
@@ -125,11 +134,11 @@ async def api_vote(body: VoteRequest, request: Request) -> dict[str, Any]:
     ip = client_ip(request)
     cid = await campaign_id_async(request, engine)
     voter = identities.voter_of_token(token, cid, settings)
-    lane: VoteLane | None = request.app.state.vote_lane
+    lane: BatchingLane | None = request.app.state.vote_lane
     if lane is not None and lane.serves_this_loop():
-        receipt = await lane.cast(cid, body.nomination_id, voter, ip, settings)
+        receipt = await lane.cast(cid, nomination_id, voter, ip, settings)
     else:
-        receipt = await anyio.to_thread.run_sync(casting.cast_vote, engine, cid, body.nomination_id, voter, ip,
+        receipt = await anyio.to_thread.run_sync(casting.cast_vote, engine, cid, nomination_id, voter, ip,
                                                  settings, limiter=VOTE_THREADS)
     return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
             "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes,

@@ -21,6 +21,7 @@ from tests.conftest import beijing
 from tests.factories import create_nomination
 from voting import casting, codes, identities, limits, windows
 from voting.ballots import Receipt
+from voting.group import GroupWriter
 from voting.lane import VoteLane
 from wiring.bootstrap import install_voting
 
@@ -54,16 +55,16 @@ class Cast(Protocol):
 
 @pytest.fixture(params=["service", "lane"])
 def cast(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Cast]:
-    """Casts a vote through ``voting.casting.cast_vote``, or (PostgreSQL) through the vote lane on
-    an event loop of its own, as the web service does. Calls from several threads run as
-    concurrent votes on that loop."""
+    """Casts a vote through ``voting.casting.cast_vote``, or through the web service's batching lane
+    (the vote lane on PostgreSQL, the group writer on SQLite) on an event loop of its own, as the
+    web service does. Calls from several threads run as concurrent votes on that loop (and are
+    written together when they meet in the queue)."""
     if request.param == "service":
         yield functools.partial(casting.cast_vote, engine)
         return
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the vote lane serves PostgreSQL")
+    opener = VoteLane.open if engine.dialect.name == "postgresql" else GroupWriter.open
     with start_blocking_portal() as portal:
-        lane = portal.call(VoteLane.open, engine)
+        lane = portal.call(opener, engine)
 
         def through_lane(campaign_id: int, nomination_id: int, voter_id: int, ip: str,
                          settings: Settings | None = None) -> Receipt:

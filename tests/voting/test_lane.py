@@ -14,7 +14,7 @@ from campaigns.models import Campaign
 from config.settings import Settings
 from storage.db import unit_of_work
 from voting import tally
-from voting.lane import APPLICATION_NAME, VoteLane
+from voting.lane import APPLICATION_NAME, CONNECTIONS, VoteLane
 from voting.models import Vote
 
 
@@ -37,8 +37,9 @@ def test_a_connection_lost_to_a_database_restart_loses_no_vote(engine: Engine, c
             assert portal.call(lane.cast, cid, candidates[0], voter, "10.0.0.1", settings).vote_id > 0
             with engine.connect() as conn:  # what a restart does to the lane's connections
                 killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                           "WHERE application_name = :name"), {"name": APPLICATION_NAME}).scalar()
-            assert killed == 4
+                                           "WHERE application_name = :name AND datname = current_database()"),
+                                   {"name": APPLICATION_NAME}).scalar()
+            assert killed == CONNECTIONS
             assert portal.call(lane.cast, cid, candidates[1], voter, "10.0.0.1", settings).vote_id > 0
         finally:
             portal.call(lane.close)

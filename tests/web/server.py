@@ -31,6 +31,7 @@ class Server:
     data_dir: Path
     log: Path
     admin_password: str
+    pid: int = 0  # the server's process (a test may kill it)
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -76,7 +77,8 @@ def running_server(tmp: Path, clock_start: str = "2021-05-20T10:00:00+08:00", *,
             found = re.search(r"with password: (\S+)", log.read_text(encoding="utf-8", errors="replace"))
             if first_start:
                 assert found, "the first start prints the generated admin password"
-            yield Server(url=url, data_dir=tmp / "data", log=log, admin_password=found.group(1) if found else "")
+            yield Server(url=url, data_dir=tmp / "data", log=log, admin_password=found.group(1) if found else "",
+                         pid=process.pid)
         finally:
             process.terminate()
             try:

@@ -16,8 +16,9 @@ from core.clock import ManualClock
 from storage.db import unit_of_work
 from tests.conftest import beijing
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
-from voting import tally
-from voting.lane import APPLICATION_NAME
+from voting import limits, tally
+from voting.group import GroupWriter
+from voting.lane import APPLICATION_NAME, VoteLane
 from web.app import create_app
 
 
@@ -54,17 +55,18 @@ def test_vote_flow_and_refusals(client: TestClient, engine: Engine, candidates: 
     assert late.status_code == 422 and late.json()["detail_zh"] == "投票已于北京时间2021年7月11日 00:00截止"
 
 
-def test_the_service_votes_through_the_lane_on_postgresql(client: TestClient, engine: Engine,
-                                                         candidates: list[int]) -> None:  # noqa: F811
+def test_the_service_votes_through_its_lane(client: TestClient, engine: Engine,
+                                           candidates: list[int]) -> None:  # noqa: F811
     with client:  # the app's lifespan: what `jingong serve` runs
         lane = client.app.state.vote_lane  # type: ignore[attr-defined]
-        assert (lane is not None) == (engine.dialect.name == "postgresql")
+        assert isinstance(lane, VoteLane if engine.dialect.name == "postgresql" else GroupWriter)
         bearer = {"Authorization": f"Bearer {verify_over_http(client, engine, 'lane@example.cn')}"}
         first = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
         assert first.status_code == 201, first.text
         again = client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer)
         assert again.status_code == 409 and "已为该候选人投过一票" in again.json()["detail_zh"]
-        if lane is not None:  # the statement ran on one of the lane's own connections
+        assert lane.batches_written == 2  # both written by the lane (the refusal in a batch of its own)
+        if engine.dialect.name == "postgresql":  # the statement ran on one of the lane's own connections
             with engine.connect() as conn:
                 last = conn.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
                                     {"name": APPLICATION_NAME}).scalars().all()
@@ -140,3 +142,46 @@ def test_the_voting_page_without_javascript(client: TestClient, engine: Engine, 
     assert "投票已截止" in client.get("/vote").text
     with unit_of_work(engine, readonly=True) as session:
         assert tally.recount(session, campaign.id or 0) == {candidates[0]: 1}
+
+
+def test_the_vote_path_answers_as_the_route_does(engine: Engine, campaign: Campaign,
+                                                 candidates: list[int],  # noqa: F811
+                                                 web_settings: Settings) -> None:
+    """With the app's lifespan a well-formed vote is answered by web/vote_path.py in front of the
+    stack; without it, by the FastAPI route. Both answer every case alike (refusals, malformed
+    bodies, the rate limit with Retry-After)."""
+    settings = web_settings.model_copy(update={"vote_rate_per_voter_minute": 4})
+
+    def run(client: TestClient, address: str) -> list[tuple[int, Any, str | None]]:
+        bearer = {"Authorization": f"Bearer {verify_over_http(client, engine, address)}"}
+        plain = {**bearer, "Content-Type": "text/plain"}
+        sent = [
+            client.post("/api/votes", json={"nomination_id": candidates[0]}, headers={"Authorization": "Bearer x"}),
+            TestClient(client.app).post("/api/votes", json={"nomination_id": candidates[0]}),
+            client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer),
+            client.post("/api/votes", json={"nomination_id": candidates[0]}, headers=bearer),
+            client.post("/api/votes", json={"nomination_id": candidates[3]}, headers=bearer),  # not on the ballot
+            client.post("/api/votes", json={"nomination_id": "x"}, headers=bearer),
+            client.post("/api/votes", json={"nomination_id": 0}, headers=bearer),
+            client.post("/api/votes", content=b'{"nomination_id": 1', headers={**bearer, **plain}),
+            client.post("/api/votes", json={"nomination_id": candidates[1]}, headers=bearer),
+            client.post("/api/votes", json={"nomination_id": candidates[2]}, headers=bearer),  # over the limit
+        ]
+        answers = []
+        for response in sent:
+            body = response.json()
+            if response.status_code == 201:
+                body = {k: v for k, v in body.items() if k != "vote_id"}
+            answers.append((response.status_code, body, response.headers.get("retry-after")))
+        return answers
+
+    routed = run(TestClient(create_app(engine, settings, background=False, create_admin=False)), "route@example.cn")
+    limits.reset_limits()
+    app = create_app(engine, settings, background=False, create_admin=False)
+    with TestClient(app) as client:
+        fronted = run(client, "front@example.cn")
+        lane = client.app.state.vote_lane  # type: ignore[attr-defined]
+        assert lane.batches_written >= 3  # the well-formed votes (two accepted, one repeat) went through it
+    assert [status for status, _, _ in fronted] == [401, 401, 201, 409, 422, 422, 422, 422, 201, 429]
+    assert [(s, b) for s, b, _ in fronted] == [(s, b) for s, b, _ in routed]
+    assert fronted[-1][2] is not None and routed[-1][2] is not None  # Retry-After (its seconds may differ)
