@@ -167,9 +167,11 @@ def test_the_sqlite_batch_writes_the_rows_the_service_writes(engine: Engine, cam
     [receipt] = casting.write_together(engine, [batched])
     assert isinstance(receipt, Receipt) and receipt.candidates_left_today == batched.window.candidates_per_day - 2
     with unit_of_work(engine, readonly=True) as session:
-        rows = [v.model_dump(exclude={"id", "nomination_id", "cast_at", "minute"})
+        rows = [v.model_dump(exclude={"id", "nomination_id", "cast_at", "minute", "receipt_hash"})
                 for v in session.exec(select(Vote).order_by(Vote.id)).all()]  # type: ignore[arg-type]
         assert rows[0] == rows[1] and rows[0]["valid"] is True
+        hashes = [v.receipt_hash for v in session.exec(select(Vote).order_by(Vote.id))]
+        assert len(set(hashes)) == 2 and all(len(h or "") == 64 for h in hashes)  # each its own receipt
         stored = session.exec(select(Vote).where(Vote.id == receipt.vote_id)).one()
         assert stored.cast_at == batched.cast_at and stored.minute == casting.minute_of(batched.cast_at)
         assert tally.verify(session, cid) == []
