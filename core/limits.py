@@ -7,8 +7,9 @@ Redis is tried again every few seconds). That is neither failing open (no limit 
 Redis is down) nor closed (every vote refused because a helper service is down): each instance
 keeps counting alone, so N instances admit at most N times the limit until Redis answers again.
 
-A window begins at a key's first request and lasts ``window_seconds`` of wall-clock time (the
-library's clock, not the campaign clock).
+Windows are fixed and follow the campaign clock (``core.clock``): window k covers
+[k*W, (k+1)*W) seconds since the epoch, the same for every instance whose clock agrees (NTP), and
+a count lives in the store (the library's expiry) only as long as its window.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindow
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter as FixedWindow
 
+from core import clock
 from core.errors import RateLimited
 
 log = logging.getLogger("jingong.limits")
@@ -118,56 +120,52 @@ class RateLimiter:
         self._item = RateLimitItemPerSecond(max(self.limit, 1), self.window_seconds,
                                             namespace=f"jingong/{self.scope or self.what}")
 
-    def _keys(self, key: str, shared: bool) -> tuple[str, ...]:
-        # memory counts carry the generation, so that reset() starts afresh without touching others
-        return (key,) if shared else (key, str(self._generation))
+    def _window(self) -> tuple[int, float]:
+        now = clock.now().timestamp()
+        return int(now // self.window_seconds), now
 
     def hit(self, key: str) -> None:
         """Count one request of ``key``; raise RateLimited (with Retry-After) over the limit."""
         if self.limit <= 0:
             return
+        window, now = self._window()
         url = self.storage_url
         if url and _shared_usable(url):
-            window = _shared_window(url)
             try:
-                allowed = window.hit(self._item, *self._keys(key, True))
-                reset_at = None if allowed else window.get_window_stats(self._item, *self._keys(key, True)).reset_time
+                allowed = _shared_window(url).hit(self._item, key, str(window))
             except Exception as exc:  # noqa: BLE001 - any Redis failure: count in this process
                 _shared_failed(url, exc)
             else:
                 _shared_answered(url)
-                self._refuse_if(reset_at)
+                self._refuse_unless(allowed, window, now)
                 return
-        self._hit_memory(key)
+        self._hit_memory(key, window, now)
 
     async def hit_async(self, key: str) -> None:
         """``hit`` for the event loop: the Redis round trip does not block the loop."""
         if self.limit <= 0:
             return
+        window, now = self._window()
         url = self.storage_url
         if url and _shared_usable(url):
             try:
-                window = _shared_window_async(url)
-                allowed = await window.hit(self._item, *self._keys(key, True))
-                reset_at = None if allowed else (
-                    await window.get_window_stats(self._item, *self._keys(key, True))).reset_time
+                allowed = await _shared_window_async(url).hit(self._item, key, str(window))
             except Exception as exc:  # noqa: BLE001 - any Redis failure: count in this process
                 _shared_failed(url, exc)
             else:
                 _shared_answered(url)
-                self._refuse_if(reset_at)
+                self._refuse_unless(allowed, window, now)
                 return
-        self._hit_memory(key)  # memory only: no waiting, fine on the loop
+        self._hit_memory(key, window, now)  # memory only: no waiting, fine on the loop
 
-    def _hit_memory(self, key: str) -> None:
-        keys = self._keys(key, False)
-        if not _memory_window.hit(self._item, *keys):
-            self._refuse_if(_memory_window.get_window_stats(self._item, *keys).reset_time)
+    def _hit_memory(self, key: str, window: int, now: float) -> None:
+        # memory counts carry the generation, so that reset() starts afresh without touching others
+        self._refuse_unless(_memory_window.hit(self._item, key, str(window), str(self._generation)), window, now)
 
-    def _refuse_if(self, reset_at: float | None) -> None:
-        if reset_at is None:
+    def _refuse_unless(self, allowed: bool, window: int, now: float) -> None:
+        if allowed:
             return
-        retry = max(1, math.ceil(reset_at - time.time()))
+        retry = max(1, math.ceil((window + 1) * self.window_seconds - now))
         raise RateLimited(
             f"too many {self.what}: at most {self.limit} per {self.window_seconds} s; retry in {retry} s",
             retry_after=retry,

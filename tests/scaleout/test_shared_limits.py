@@ -142,3 +142,20 @@ def test_redis_back_the_count_is_shared_again(redis_url: str, caplog: pytest.Log
 
 def test_the_password_stays_out_of_the_log_line() -> None:
     assert limits.redacted("redis://:s3cret@redis.internal:6380/2") == "redis://redis.internal:6380/2"
+
+
+def test_windows_follow_the_campaign_clock(redis_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.clock import ManualClock, use_clock
+
+    for url in (None, redis_url):
+        manual = ManualClock(datetime(2021, 7, 2, 9, 0, 10, tzinfo=UTC))
+        limiter = RateLimiter(2, storage_url=url, scope=f"test-{uuid.uuid4().hex}")
+        with use_clock(manual):
+            assert _admitted(limiter, "k", 3) == 2
+            with pytest.raises(RateLimited) as refused:
+                limiter.hit("k")
+            assert refused.value.retry_after == 50  # the window ends at 09:01:00
+            manual.advance(timedelta(seconds=50))
+            assert _admitted(limiter, "k", 3) == 2  # a new window
