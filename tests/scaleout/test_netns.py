@@ -89,12 +89,17 @@ def _second_in_minute(app_url: str) -> float:
     return now.second + now.microsecond / 1e6
 
 
+def _answered_by(response: aiohttp.ClientResponse) -> str:
+    """The instance that answered (nginx lists every one it tried, the answering one last)."""
+    return response.headers.get("X-Upstream", "").split(",")[-1].strip()
+
+
 async def _vote(http: aiohttp.ClientSession, proxy: str, req: Req) -> Shot:
     try:
         async with http.post(f"{proxy}{req.path}", json=req.json, headers=req.headers) as response:
             body = await response.json(content_type=None)
             vote_id = body.get("vote_id") if response.status == 201 else None
-            return Shot(response.status, response.headers.get("X-Upstream", ""), vote_id,
+            return Shot(response.status, _answered_by(response), vote_id,
                         "" if vote_id else str(body.get("detail") or body)[:200])
     except (TimeoutError, aiohttp.ClientError, ValueError):
         return Shot(0, "", None)
@@ -104,7 +109,7 @@ async def _view(http: aiohttp.ClientSession, proxy: str, path: str) -> Shot:
     try:
         async with http.get(f"{proxy}{path}") as response:
             await response.read()
-            return Shot(response.status, response.headers.get("X-Upstream", ""), None)
+            return Shot(response.status, _answered_by(response), None)
     except (TimeoutError, aiohttp.ClientError):
         return Shot(0, "", None)
 
