@@ -42,6 +42,7 @@ class Shot:
     upstream: str
     vote_id: int | None
     detail: str = ""
+    source: str = ""
 
 
 @pytest.fixture
@@ -147,7 +148,9 @@ async def _crowd(proxy: str, sources: list[str], reqs: list[Req], kill_after: in
     async def voter(i: int) -> None:
         http = sessions[i % len(sessions)]
         while not queue.empty():
-            votes.append(await _vote(http, proxy, queue.get_nowait()))
+            shot = await _vote(http, proxy, queue.get_nowait())
+            shot.source = sources[i % len(sources)]
+            votes.append(shot)
             if len(votes) >= kill_after:
                 kill.set()
 
@@ -232,7 +235,8 @@ def _a_host_vanishes(lab: Lab, engine: Engine, proxy: str, reqs: list[Req]) -> N
     acknowledged = [s.vote_id for s in votes if s.status == 201]
     statuses = Counter(s.status for s in votes)
     # the votes in flight on the vanished host get no answer (timeouts, 502/504); every other is cast
-    assert statuses[201] >= len(reqs) - 40, (statuses, Counter(s.detail for s in votes if s.status != 201))
+    assert statuses[201] >= len(reqs) - 40, (statuses, Counter(s.detail for s in votes if s.status != 201),
+                                             sorted(Counter((s.source, s.status, s.upstream) for s in votes).items()))
     assert set(statuses) <= {201, 0, 502, 503, 504}, (statuses, Counter(s.detail for s in votes if s.status != 201))
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT id FROM vote WHERE id = ANY(:ids)"),
