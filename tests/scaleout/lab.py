@@ -88,6 +88,7 @@ class Lab:
         self.bridge = f"{self.tag}br"
         self.gateway = f"{self.subnet}.1"
         self._made_bridge = False
+        self._links: list[str] = []
 
     # --- network ---------------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class Lab:
             inner = f"{self.tag}n{octet}"
             _run("ip", "netns", "add", host.ns)
             _run("ip", "link", "add", host.link, "type", "veth", "peer", "name", inner)
+            self._links.append(host.link)
             _run("ip", "link", "set", inner, "netns", host.ns)
             _run("ip", "link", "set", host.link, "master", self.bridge, "up")
             _run("ip", "-n", host.ns, "addr", "add", f"{host.ip}/24", "dev", inner)
@@ -151,6 +153,10 @@ class Lab:
             with contextlib.suppress(Exception):
                 self._kill(host, signal.SIGTERM, grace=5.0)
             _run("ip", "netns", "del", host.ns, check=False)
+        # a deleted namespace lingers while the kernel still holds orphaned sockets of it (minutes,
+        # for connections to a vanished host): deleting our side of each veth pair removes both now
+        for link in self._links:
+            _run("ip", "link", "del", link, check=False)
         if self._made_bridge:
             _run("ip", "link", "del", self.bridge, check=False)
 
