@@ -1,6 +1,7 @@
-"""Login throttles kept in the process: a fixed-window limit per network address, the bound on
-password checks running at once, and the stand-in lock state of names that are no account (so a
-lock does not tell which names exist)."""
+"""Login throttles: a fixed-window limit per network address (shared by every instance through
+Redis when REDIS_URL is set); kept in the process: the bound on password checks running at once,
+and the stand-in lock state of names that are no account (so a lock does not tell which names
+exist)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ class PhantomLocks:
             self._states.clear()
 
 
-_limiters: dict[int, RateLimiter] = {}
+_limiters: dict[tuple[int, str | None], RateLimiter] = {}
 _semaphores: dict[int, threading.BoundedSemaphore] = {}
 _registry_lock = threading.Lock()
 phantoms = PhantomLocks()
@@ -74,11 +75,12 @@ phantoms = PhantomLocks()
 
 def address_limiter(settings: Settings) -> RateLimiter:
     with _registry_lock:
-        found = _limiters.get(settings.login_rate_per_address_minute)
+        key = (settings.login_rate_per_address_minute, settings.redis_url)
+        found = _limiters.get(key)
         if found is None:
-            found = _limiters[settings.login_rate_per_address_minute] = RateLimiter(
+            found = _limiters[key] = RateLimiter(
                 settings.login_rate_per_address_minute, what="login attempts from this address",
-                what_zh="此网络地址登录尝试")
+                what_zh="此网络地址登录尝试", storage_url=settings.redis_url, scope="login-address")
         return found
 
 

@@ -26,7 +26,6 @@ def serve(
         ensure_admin(engine(), settings)
         app = create_app(engine(), settings, create_admin=False)
         console.print(f"jingong on http://{host}:{port}  (API docs: /docs; data: {settings.data_dir})")
-        # X-Forwarded-For only from the proxy named in FORWARDED_ALLOW_IPS (`jingong doctor` reports it)
-        trusted = settings.forwarded_allow_ips
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(trusted),
-                    forwarded_allow_ips=trusted or None, access_log=access_log)
+        # X-Forwarded-For is read by the app itself, from FORWARDED_ALLOW_IPS only (web/forwarded.py;
+        # `jingong doctor` reports it): uvicorn's own reading stays off
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, access_log=access_log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
 
     #: where the embedded default keeps its database, outbox and uploads
     data_dir: Path = Field(default=Path("var"), validation_alias="JINGONG_DATA_DIR")
+    #: where uploaded files live (unset: data_dir/uploads); with several instances, a folder every
+    #: instance mounts (NFS or similar). An S3-compatible store is not built.
+    uploads_dir_setting: Path | None = Field(default=None, validation_alias="UPLOADS_DIR")
     #: SQLite file under data_dir unless set (postgresql://user@host/db for the scale-out path)
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     campaign_file: Path = Field(default=DEFAULT_CAMPAIGN_FILE, validation_alias="JINGONG_CAMPAIGN")
@@ -62,14 +66,17 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(default=30 * 60, ge=60, validation_alias="SESSION_IDLE_SECONDS")
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="UPLOAD_MAX_BYTES")
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
-    #: addresses of the reverse proxy whose X-Forwarded-For is trusted (unset: trusted from none)
+    #: the reverse proxies whose X-Forwarded-For is trusted: addresses or networks, comma-separated
+    #: ("10.0.0.5, 10.1.0.0/24"); the client is the right-most address no trusted proxy added.
+    #: Unset: the header is ignored (the peer is the client)
     forwarded_allow_ips: str | None = Field(default=None, validation_alias="FORWARDED_ALLOW_IPS")
     #: what several app instances share (rate limits, the public pages' version); unset: kept in
-    #: this process / this data folder (the embedded default, one instance)
+    #: this process / this data folder (the embedded default, one instance). redis://host:6379/0
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
 
     # Committee login. Failures and locks are kept on the account row (shared by every instance);
-    # the per-address limit is per app instance (0 turns it off).
+    # the per-address limit is shared by every instance through REDIS_URL (unset: counted in each
+    # instance); 0 turns it off.
     login_max_failures: int = Field(default=5, ge=1, validation_alias="LOGIN_MAX_FAILURES")
     #: the first lock; each further lock without a successful login in between doubles it
     login_lock_seconds: int = Field(default=15 * 60, ge=1, validation_alias="LOGIN_LOCK_SECONDS")
@@ -79,7 +86,8 @@ class Settings(BaseSettings):
     login_verify_concurrency: int = Field(default=2, ge=1, validation_alias="LOGIN_VERIFY_CONCURRENCY")
 
     # Scheduler
-    # Voting. Rate limits are per app instance; 0 turns one off.
+    # Voting. Rate limits are shared by every app instance through REDIS_URL (unset: counted in
+    # each instance; Redis down: each instance counts alone until it answers); 0 turns one off.
     vote_rate_per_address_minute: int = Field(default=120, ge=0, validation_alias="VOTE_RATE_PER_ADDRESS_MINUTE")
     vote_rate_per_voter_minute: int = Field(default=30, ge=0, validation_alias="VOTE_RATE_PER_VOTER_MINUTE")
     vote_code_ttl_seconds: int = Field(default=600, ge=30, validation_alias="VOTE_CODE_TTL_SECONDS")
@@ -100,6 +108,19 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY is a placeholder; set a long random value or leave it unset")
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        for item in (value or "").split(","):
+            item = item.strip()
+            if item and item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"FORWARDED_ALLOW_IPS: {item!r} is no address or network "
+                                     "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return value
+
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if self.mail_outbox_dir is None:
@@ -114,7 +135,7 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.uploads_dir_setting or self.data_dir / "uploads"
 
 
 @lru_cache(maxsize=1)

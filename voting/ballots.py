@@ -94,6 +94,23 @@ def admit(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, i
     found = limiters(settings)
     found.address.hit(ip_hash)
     found.voter.hit(str(voter_id))
+    return _admitted(engine, campaign_id, nomination_id, voter_id, ip_hash, net_hash)
+
+
+async def admit_async(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip: str,
+                      settings: Settings | None = None) -> Ballot:
+    """``admit`` on the event loop: the shared limits (Redis) are asked without blocking the loop.
+    Only where ``admission_is_cached`` (else the window and candidate checks read the database)."""
+    settings = settings or get_settings()
+    ip_hash, net_hash = address_hashes(ip, pepper(settings))
+    found = limiters(settings)
+    await found.address.hit_async(ip_hash)
+    await found.voter.hit_async(str(voter_id))
+    return _admitted(engine, campaign_id, nomination_id, voter_id, ip_hash, net_hash)
+
+
+def _admitted(engine: Engine, campaign_id: int, nomination_id: int, voter_id: int, ip_hash: str,
+              net_hash: str) -> Ballot:
     now = clock.received()
     win = _checked_window(engine, campaign_id, now)
     _checked_candidate(engine, campaign_id, nomination_id)

@@ -27,6 +27,7 @@ from voting.lane import VoteLane
 from web import errors
 from web.admission import Admission
 from web.arrival import ArrivalStamp
+from web.forwarded import ForwardedFor
 from web.headers import JingongApp
 from web.vote_path import VotePath
 from wiring.bootstrap import bootstrap
@@ -127,6 +128,8 @@ def create_app(
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
+    # the client's address from X-Forwarded-For, from the trusted proxies only (web/forwarded.py)
+    app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
     # the last added is the outermost: the arrival is stamped before a request waits for anything
     app.add_middleware(Admission)
     # a well-formed vote is answered here, before the admission, the session and the routing

@@ -88,14 +88,18 @@ def backups(settings: Settings, now: datetime) -> Finding:
 
 def instances(settings: Settings) -> Finding:
     if backup.sqlite_path(settings.effective_database_url) is None:
-        return Finding("instances", True, "PostgreSQL: several instances may share the database")
+        if not settings.redis_url:
+            return Finding("instances", True, "PostgreSQL: several instances may share the database; without "
+                           "REDIS_URL each instance counts the rate limits alone", note=True)
+        return Finding("instances", True, "PostgreSQL and REDIS_URL: several instances share the database "
+                       "and the rate limits")
     return Finding("instances", True, "DATABASE_URL is SQLite: run one instance only (one `jingong serve`); "
                    "for several instances use PostgreSQL", note=True)
 
 
 def proxy_headers(settings: Settings) -> Finding:
-    """What ``jingong serve`` tells uvicorn: X-Forwarded-For is trusted only from
-    FORWARDED_ALLOW_IPS (off when unset)."""
+    """Whose X-Forwarded-For the app reads (web/forwarded.py): FORWARDED_ALLOW_IPS only (none
+    when unset)."""
     trusted = (settings.forwarded_allow_ips or "").strip()
     behind_proxy = settings.public_base_url.startswith("https://")
     if trusted == "*":
