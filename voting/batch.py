@@ -105,7 +105,8 @@ class BatchingLane:
                 if not ballots.admission_is_cached(self.engine, campaign_id, nomination_id):
                     return await anyio.to_thread.run_sync(ballots.admit, self.engine, campaign_id, nomination_id,
                                                           voter_id, ip, settings)
-        return ballots.admit(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
+        # the shared limits (Redis, with several instances) are asked without blocking the loop
+        return await ballots.admit_async(self.engine, campaign_id, nomination_id, voter_id, ip, settings)
 
     async def _write_queue(self) -> None:
         try:
