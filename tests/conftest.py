@@ -128,3 +128,16 @@ def uow(engine: Engine) -> Callable[[], AbstractContextManager[UnitOfWork]]:
 def campaign(engine: Engine, spec: CampaignSpec, clock: ManualClock) -> Campaign:
     with unit_of_work(engine) as session:
         return stages.load_campaign(session, spec)
+
+
+@pytest.fixture
+def mail_listener() -> Iterator[None]:
+    """The transition mails queued, as wiring.bootstrap does in every process (removed after)."""
+    from notifications import transition_mail
+    from workflow import hooks
+
+    installed = transition_mail.queue_transition_mail in hooks._listeners
+    transition_mail.install()
+    yield
+    if not installed:
+        transition_mail.uninstall()

@@ -17,17 +17,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from config.settings import Settings, get_settings
-from notifications import transition_mail
-from workflow import hooks
 
 
 @pytest.fixture(autouse=True)
-def mail_listener() -> Iterator[None]:
-    installed = transition_mail.queue_transition_mail in hooks._listeners
-    transition_mail.install()
-    yield
-    if not installed:
-        transition_mail.uninstall()
+def _every_test_mails(mail_listener: None) -> None:
+    """Every test here sees the transition mails (``mail_listener``, tests/conftest.py)."""
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@ edits and resubmits; at the due instant without a resubmission the scheduler rej
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,25 +13,18 @@ from core.errors import DeadlinePassed, GuardFailed
 from nominations import drafts
 from nominations.models import Nomination
 from nominations.states import State
-from notifications import transition_mail
 from notifications.models import OutboxMail
 from stages import jobs
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_nomination
-from workflow import applicants, hooks, queries
+from workflow import applicants, queries
 from workflow import service as workflow
 from workflow.machine import Event, edges
 
 ITEMS = "1. 补充高级技师证书复印件；2. 单位意见须加盖公章"
 
 
-@pytest.fixture(autouse=True)
-def mail_listener() -> Iterator[None]:
-    installed = transition_mail.queue_transition_mail in hooks._listeners
-    transition_mail.install()
-    yield
-    if not installed:
-        transition_mail.uninstall()
+pytestmark = pytest.mark.usefixtures("mail_listener")
 
 
 def _send_back(uow, nomination_id: int, due) -> None:
