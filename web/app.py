@@ -20,12 +20,14 @@ from config import secrets
 from config.settings import Settings, get_settings
 from notifications.background import start_sender
 from stages.scheduler import start_scheduler
+from storage import public_version
 from storage.db import get_engine, unit_of_work
 from voting.lane import VoteLane
 from web import errors
 from web.admission import Admission
 from web.arrival import ArrivalStamp
 from web.headers import JingongApp
+from web.pagecache import PageCache
 from wiring.bootstrap import bootstrap
 
 log = logging.getLogger("jingong.web")
@@ -122,14 +124,19 @@ def create_app(
     # the last added is the outermost: the arrival is stamped before a request waits for anything
     app.add_middleware(Admission)
     app.add_middleware(ArrivalStamp)
+    # outermost: a public page from memory waits for nothing (web/pagecache.py); HEAD for every GET
+    public_version.configure(engine, settings)
+    app.add_middleware(PageCache, store=lambda: public_version.store_for(engine),
+                       lifetime=settings.page_cache_seconds)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from web import api, committee, exports, portal, public, votes
+    from web import api, committee, exports, health, portal, public, votes
 
     # The voting routes are matched first: the crowd's POST /api/votes then skips matching every
     # other route (no path of one router matches another's, tests/web/test_routes.py checks).
     app.include_router(votes.router)
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(committee.router)
