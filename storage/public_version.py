@@ -140,11 +140,12 @@ class _Batched:
         self._next: asyncio.Future[str | None] | None = None
 
     async def get(self) -> str | None:
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
+        waiting = self._next
+        if waiting is None:
+            waiting = self._next = asyncio.get_running_loop().create_future()
             if not self._running:
                 self._start()
-        return await asyncio.shield(self._next)
+        return await asyncio.shield(waiting)
 
     def _start(self) -> None:
         self._running = True
