@@ -6,7 +6,10 @@ bytes are kept per path with the version they were rendered under, and a request
 them when the version is still the same: no worker thread, no database connection, no admission
 slot. A request that finds the version moved (or the entry older than ``PAGE_CACHE_SECONDS``: the
 pages show the time, open windows and possibly live counts) renders the page once through the
-application; requests arriving meanwhile wait for that render instead of rendering it too.
+application; requests arriving meanwhile wait for that render instead of rendering it too. When
+only the lifetime is over (no commit since), the entry is answered once more while one render runs
+in the background: the time shown lags by at most two lifetimes (2 s by default), and the crowd
+never queues behind the clock. A moved version always waits for the new render.
 
 Answers carry a strong ``ETag`` (a digest of the bytes), ``Last-Modified`` (when these bytes were
 first rendered), ``Cache-Control: public, max-age=0, must-revalidate`` (a proxy or CDN may keep the
@@ -127,6 +130,7 @@ class PageCache:
         self.lifetime = lifetime
         self._entries: dict[str, Entry] = {}
         self._rendering: dict[str, asyncio.Future[Entry | None]] = {}
+        self._background: set[asyncio.Task[Entry | None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -161,8 +165,15 @@ class PageCache:
             await self.app(scope, receive, send)
             return None
         entry = self._entries.get(path)
-        if entry is not None and entry.version == version and entry.rendered_at <= clock.now() < entry.expires:
-            return entry
+        if entry is not None and entry.version == version:
+            now = clock.now()
+            if entry.rendered_at <= now < entry.expires:
+                return entry
+            if entry.rendered_at <= now < entry.expires + (entry.expires - entry.rendered_at):
+                # only its lifetime is over (nothing was committed): answer from it once more while
+                # one render runs in the background, so the crowd never queues behind the clock
+                self._refresh_soon(scope, version, entry)
+                return entry
         pending = self._rendering.get(path)
         if pending is not None:
             # somebody renders this page now; if that began before the version we read, it
@@ -173,6 +184,17 @@ class PageCache:
             await self.app(scope, receive, send)
             return None
         return await self._render(scope, receive, send, version, entry)
+
+    def _refresh_soon(self, scope: Scope, version: str, entry: Entry) -> None:
+        if scope["path"] in self._rendering:
+            return
+
+        async def nowhere(message: Message) -> None:
+            pass
+
+        task = asyncio.ensure_future(self._render(scope, _no_body, nowhere, version, entry))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _render(self, scope: Scope, receive: Receive, send: Send, version: str,
                       previous: Entry | None) -> Entry | None:
@@ -190,6 +212,10 @@ class PageCache:
             del self._rendering[path]
             future.set_result(entry)
         return entry
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def _plain(scope: Scope) -> Scope:
