@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     #: the longest a cached public page is served before it is rendered again (pages that show the
     #: time or live counts lag by at most this); every committee or scheduler act shows at once
     page_cache_seconds: float = Field(default=1.0, ge=0, le=60, validation_alias="PAGE_CACHE_SECONDS")
+    #: the same for public pages that show neither the time nor live counts (every act and every
+    #: scheduler step shows at once; this only bounds a stage edge passed with no scheduler running)
+    page_cache_quiet_seconds: float = Field(default=30.0, ge=0, le=600, validation_alias="PAGE_CACHE_QUIET_SECONDS")
     #: how long a request that only reads waits for a slot before it is answered 503 + Retry-After
     admission_read_wait_seconds: float = Field(default=5.0, gt=0, validation_alias="ADMISSION_READ_WAIT_SECONDS")
     #: the same for requests that may write: longer, so a deadline rush of a thousand submissions

@@ -127,7 +127,7 @@ def create_app(
     # outermost: a public page from memory waits for nothing (web/pagecache.py); HEAD for every GET
     public_version.configure(engine, settings)
     app.add_middleware(PageCache, store=lambda: public_version.store_for(engine),
-                       lifetime=settings.page_cache_seconds)
+                       lifetime=settings.page_cache_seconds, quiet_lifetime=settings.page_cache_quiet_seconds)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

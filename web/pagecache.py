@@ -45,6 +45,11 @@ from storage.public_version import VersionStore
 
 PUBLIC_PATHS = frozenset({"/", "/candidates", "/notice", "/commended", "/vote", "/api/campaign",
                           "/api/public/candidates"})
+#: pages that show the running time (the deadline's countdown, ``now``) or live vote counts: they
+#: live ``PAGE_CACHE_SECONDS``; the others change only with commits (the scheduler's step at each
+#: stage edge moves the version too) and live ``PAGE_CACHE_QUIET_SECONDS``, a bound for a clock
+#: edge passed while no scheduler runs
+CLOCK_PATHS = frozenset({"/", "/vote", "/api/campaign"})
 #: the cookies of a person: the committee's signed session (flash, CSRF, login) and a verified voter
 PRIVATE_COOKIES = (b"jingong_session=", b"jingong_voter=")
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, must-revalidate"
@@ -124,10 +129,12 @@ def storable(rendered: Rendered) -> bool:
 class PageCache:
     """Pure ASGI, outermost of the app's own layers: a hit never reaches admission or a thread."""
 
-    def __init__(self, app: ASGIApp, *, store: Callable[[], VersionStore], lifetime: float) -> None:
+    def __init__(self, app: ASGIApp, *, store: Callable[[], VersionStore], lifetime: float,
+                 quiet_lifetime: float) -> None:
         self.app = app
         self.store = store
         self.lifetime = lifetime
+        self.lifetimes = {path: lifetime if path in CLOCK_PATHS else quiet_lifetime for path in PUBLIC_PATHS}
         self._entries: dict[str, Entry] = {}
         self._rendering: dict[str, asyncio.Future[Entry | None]] = {}
         self._background: set[asyncio.Task[Entry | None]] = set()
@@ -205,7 +212,7 @@ class PageCache:
         try:
             rendered = await _capture(self.app, _plain(scope), receive)
             if storable(rendered):
-                entry = self._entries[path] = make_entry(rendered, version, self.lifetime, previous)
+                entry = self._entries[path] = make_entry(rendered, version, self.lifetimes[path], previous)
             else:
                 await _replay(rendered, send)
         finally:
