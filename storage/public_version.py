@@ -13,7 +13,7 @@ Where the version lives must be seen by every process that serves or writes the 
   replaced atomically on every move, read per request (one ``open``/``read``, microseconds); the CLI
   and the scheduler of every process on the host move it too;
 - ``REDIS_URL`` set (several instances): a Redis counter (``INCR`` from the writer's thread, ``GET``
-  from the event loop through ``redis.asyncio``; concurrent readers share one round trip);
+  from the event loop, ``storage/redis_get.py``; concurrent readers share one round trip);
 - PostgreSQL without Redis: the file in the data folder (valid for the processes of one host).
 
 A move that fails (Redis down) is logged, never raised: the act is committed already. Readers
@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
+from storage import redis_get
 
 log = logging.getLogger("jingong.storage.public_version")
 
@@ -132,10 +133,7 @@ class _Batched:
     """One ``GET`` at a time from one event loop; whoever arrives during one joins the next."""
 
     def __init__(self, url: str, key: str) -> None:
-        import redis.asyncio
-
-        self.key = key
-        self._client = redis.asyncio.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._get = redis_get.for_url(url, key)
         self._running = False
         self._next: asyncio.Future[str | None] | None = None
 
@@ -155,7 +153,7 @@ class _Batched:
         task.add_done_callback(lambda done: self._finished(done, waiting))
 
     async def _fetch(self) -> str | None:
-        raw = await self._client.get(self.key)
+        raw = await self._get()
         if raw is None:
             return "0"
         return raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
