@@ -2,9 +2,11 @@
 
 Answered in the event loop and outside admission (``web/admission.py``), so it stays quick while a
 crowd queues. The database is asked in a thread of its own (not the request threads a crowd may
-fill) and for at most ``PING_PATIENCE`` seconds; one question at a time, whose answer is kept for
-``PING_KEEP`` seconds, so a monitor polling hard never adds load. A database that is slow to answer
-under load is reported ``busy`` and the instance still healthy while its last answer is recent.
+fill), one question at a time. An answer younger than ``PING_KEEP`` is reported as is; one younger
+than ``PING_STALE`` is reported while a new question runs in the background (a monitor polling hard
+adds no load and never waits); older than that, the request waits for the new answer at most
+``PING_PATIENCE`` seconds. A database slow to answer under load is reported ``busy``, and the
+instance still healthy while its last answer is recent (``BUSY_GRACE``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ router = APIRouter()
 
 PING_PATIENCE = 0.5
 PING_KEEP = 1.0
+PING_STALE = 5.0
 #: how long a database that did not answer in time counts as up because it answered before
 BUSY_GRACE = 30.0
 _pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jingong-healthz")
@@ -49,9 +52,12 @@ class DatabaseCheck:
         self.answered_at = time.monotonic()
 
     async def state(self) -> tuple[str, bool]:
-        if time.monotonic() - self.answered_at > PING_KEEP:
+        age = time.monotonic() - self.answered_at
+        if age > PING_KEEP:
             if self._asking is None or self._asking.done():
                 self._asking = asyncio.get_running_loop().run_in_executor(_pinger, self._ask)
+            if age <= PING_STALE:
+                return self.answer, self.ok
             try:
                 await asyncio.wait_for(asyncio.shield(self._asking), PING_PATIENCE)
             except TimeoutError:
