@@ -3,6 +3,7 @@ shared, reads without the write lock."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from campaigns.models import Campaign
 from core.clock import ManualClock
+from storage import public_version
 from tests.voting.conftest import candidates, code_from_outbox, fresh_limits  # noqa: F401 - fixtures
 
 
@@ -95,3 +97,18 @@ def test_reads_never_take_the_write_lock(client: TestClient, engine: Engine, cam
         holder.close()
 
 
+
+
+def test_votes_leave_the_pages_in_memory(client: TestClient, engine: Engine, candidates: list[int]) -> None:  # noqa: F811
+    """A crowd voting does not make every page render again: votes move no public version."""
+    store = public_version.store_for(engine)
+    page = client.get("/candidates")
+    before = asyncio.run(store.current())
+    assert client.post("/api/votes/code", json={"kind": "email", "address": "w@example.cn"}).status_code == 202
+    done = client.post("/api/votes/verify", json={"kind": "email", "address": "w@example.cn",
+                                                  "code": code_from_outbox(engine, "w@example.cn")})
+    assert done.status_code == 200, done.text
+    voted = client.post("/api/votes", json={"nomination_id": candidates[0]})
+    assert voted.status_code == 201, voted.text
+    assert asyncio.run(store.current()) == before
+    assert client.get("/candidates", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
