@@ -11,8 +11,8 @@ this run's own). The baseline, ``bare``, is bench/bare_pages.py under the same u
 ``async def`` endpoint per path returning the bytes the SQLite app answered.
 
 The load generator is wrk (``apt-get install wrk``; installed here when missing): C, one event loop
-per thread, so it saturates a server that answers in tens of microseconds, which a Python client on
-the same two cores cannot (bench/load.py, aiohttp, tops out near the bare endpoint's rate itself).
+per thread, little CPU per request beside servers that answer from memory (bench/load.py, the vote
+bench's aiohttp client, was not compared with it).
 Each round drives every (page, target) pair for ``--seconds`` in a rotating order, so a shared
 machine's drift hits every target alike; the ratio is taken within each round (median and lowest
 printed). Targets: ratio >= 0.8, p99 < 50 ms at 32 connections.
