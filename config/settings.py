@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     #: what several app instances share (rate limits, the public pages' version); unset: kept in
     #: this process / this data folder (the embedded default, one instance). redis://host:6379/0
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    #: the start of every key this deployment keeps in Redis (several deployments may share one)
+    redis_prefix: str = Field(default="jingong:", validation_alias="REDIS_PREFIX")
+    #: the longest a cached public page is served before it is rendered again (pages that show the
+    #: time or live counts lag by at most this); every committee or scheduler act shows at once
+    page_cache_seconds: float = Field(default=1.0, ge=0, le=60, validation_alias="PAGE_CACHE_SECONDS")
+    #: the same for public pages that show neither the time nor live counts (every act and every
+    #: scheduler step shows at once; this only bounds a stage edge passed with no scheduler running)
+    page_cache_quiet_seconds: float = Field(default=30.0, ge=0, le=600, validation_alias="PAGE_CACHE_QUIET_SECONDS")
+    #: how long a request that only reads waits for a slot before it is answered 503 + Retry-After
+    admission_read_wait_seconds: float = Field(default=5.0, gt=0, validation_alias="ADMISSION_READ_WAIT_SECONDS")
+    #: the same for requests that may write: longer, so a deadline rush of a thousand submissions
+    #: queues to the end (its last waits ~15 s, see the deadline rush) instead of being turned away
+    admission_write_wait_seconds: float = Field(default=30.0, gt=0, validation_alias="ADMISSION_WRITE_WAIT_SECONDS")
 
     # Committee login. Failures and locks are kept on the account row (shared by every instance);
     # the per-address limit is shared by every instance through REDIS_URL (unset: counted in each

@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from config.settings import get_settings
 from core.errors import DatabaseBusy
+from storage import public_version  # noqa: F401 - its commit listeners move the public pages' version
 
 _READONLY = "jingong_readonly"
 _engines: dict[str, Engine] = {}

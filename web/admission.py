@@ -13,11 +13,18 @@ On SQLite a request that may write first waits for the database's one writer
 (``storage.db.writer_turn``), again in the event loop and in arrival order; requests that only
 read (GET, HEAD, OPTIONS) never wait for it. The turn is taken before the slot, so a writer
 waiting for its turn never holds a slot the turn's holder needs.
+
+Nobody waits without end: a request that has not got its turn and its slot within
+``ADMISSION_READ_WAIT_SECONDS`` (reads, 5 s) or ``ADMISSION_WRITE_WAIT_SECONDS`` (writes, 30 s: a
+deadline rush of a thousand submissions is served to its end) is answered 503 with ``Retry-After``
+and a Chinese message, and gave up its place in the line. ``/healthz`` never waits here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import weakref
 
@@ -33,6 +40,13 @@ RESERVED_CONNECTIONS = 8
 #: interpreter lock, and the loop is where arrivals are stamped (measured: with 32 at once on
 #: 2 cores, a rush of 1,000 on PostgreSQL saw some arrivals stamped over a second late)
 SLOTS_PER_CORE = 4
+#: paths that never queue: the health check must answer while the queue is full
+UNQUEUED = frozenset({"/healthz"})
+#: seconds a client turned away is asked to wait before trying again
+RETRY_AFTER = 5
+BUSY_ZH = "访问人数较多，服务器繁忙，请稍后重试"
+BUSY_PAGE = ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>请稍后重试</title></head>"
+             f"<body><h1>请稍后重试</h1><p>{BUSY_ZH}（约{RETRY_AFTER}秒后）。</p></body></html>").encode()
 
 
 def slots_for(engine: Engine) -> int:
@@ -52,7 +66,7 @@ class Admission:
             weakref.WeakKeyDictionary())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] in UNQUEUED:
             await self.app(scope, receive, send)
             return
         engine: Engine = scope["app"].state.engine
@@ -66,10 +80,29 @@ class Admission:
             size = slots_for(engine)
             per_loop = self._slots[loop] = {True: asyncio.Semaphore(max(2, size // 2)), False: asyncio.Semaphore(size)}
         reads = scope["method"] in READ_METHODS
-        slots = per_loop[reads]
-        if is_sqlite(engine) and not reads:
-            async with writer_turn(engine), slots:
-                await self.app(scope, receive, send)
-            return
-        async with slots:
+        settings = scope["app"].state.settings
+        patience = settings.admission_read_wait_seconds if reads else settings.admission_write_wait_seconds
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                async with asyncio.timeout(patience):
+                    if is_sqlite(engine) and not reads:
+                        await held.enter_async_context(writer_turn(engine))
+                    await held.enter_async_context(per_loop[reads])
+            except TimeoutError:
+                await busy(scope, send)
+                return
             await self.app(scope, receive, send)
+
+
+async def busy(scope: Scope, send: Send) -> None:
+    """503 with Retry-After: JSON for the API, a short Chinese page for people."""
+    if scope["path"].startswith("/api"):
+        body = json.dumps({"detail": "the server is busy; try again shortly", "detail_zh": BUSY_ZH},
+                          ensure_ascii=False).encode()
+        kind = b"application/json"
+    else:
+        body, kind = BUSY_PAGE, b"text/html; charset=utf-8"
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER).encode()), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})

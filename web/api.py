@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
 from accounts import login
 from accounts import service as accounts
@@ -20,7 +20,6 @@ from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from objections import service as objections
-from storage.db import ping
 from web import security
 from web.deps import (
     AdminUser,
@@ -56,32 +55,6 @@ def token_path() -> Any:
 
 def id_path() -> Any:  # a fresh Path per parameter: FastAPI binds the object to one name
     return Path(ge=1, le=MAX_ID)
-
-
-@router.get("/healthz", tags=["service"])
-def healthz(request: Request) -> JSONResponse:
-    """Answers 200 when the app, the database and the scheduler are up."""
-    body: dict[str, Any] = {"app": "ok"}
-    healthy = True
-    try:
-        ping(request.app.state.engine)
-        body["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure is "down"
-        body["database"] = f"down: {str(exc).splitlines()[0]}"
-        healthy = False
-    scheduler = request.app.state.scheduler
-    if scheduler is None:
-        body["scheduler"] = "disabled" if not request.app.state.settings.scheduler_enabled else "not running"
-    else:
-        running = getattr(scheduler, "running", True)
-        body["scheduler"] = "running" if running else "stopped"
-        healthy = healthy and bool(running)
-    sender = request.app.state.sender
-    body["mail_sender"] = "not running" if sender is None else ("running" if getattr(sender, "running", True)
-                                                                  else "stopped")
-    body["status"] = "ok" if healthy else "unhealthy"
-    body["now"] = clock.now().isoformat()
-    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 def campaign_view(session: Any, campaign: Any, spec: CampaignSpec) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from config import secrets
 from config.settings import Settings, get_settings
 from notifications.background import start_sender
 from stages.scheduler import start_scheduler
+from storage import public_version
 from storage.db import get_engine, is_sqlite, unit_of_work
 from voting.batch import BatchingLane
 from voting.group import GroupWriter
@@ -29,6 +30,7 @@ from web.admission import Admission
 from web.arrival import ArrivalStamp
 from web.forwarded import ForwardedFor
 from web.headers import JingongApp
+from web.pagecache import PageCache
 from web.vote_path import VotePath
 from wiring.bootstrap import bootstrap
 
@@ -128,21 +130,27 @@ def create_app(
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
-    # the client's address from X-Forwarded-For, from the trusted proxies only (web/forwarded.py)
-    app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
     # the last added is the outermost: the arrival is stamped before a request waits for anything
     app.add_middleware(Admission)
     # a well-formed vote is answered here, before the admission, the session and the routing
     app.add_middleware(VotePath)
+    # the client's address from X-Forwarded-For, from the trusted proxies only (web/forwarded.py),
+    # outside the vote path: a vote through the proxy is limited by its voter's address
+    app.add_middleware(ForwardedFor, trusted=settings.forwarded_allow_ips)
     app.add_middleware(ArrivalStamp)
+    # outermost: a public page from memory waits for nothing (web/pagecache.py); HEAD for every GET
+    public_version.configure(engine, settings)
+    app.add_middleware(PageCache, store=lambda: public_version.store_for(engine),
+                       lifetime=settings.page_cache_seconds, quiet_lifetime=settings.page_cache_quiet_seconds)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from web import api, committee, exports, portal, public, transparency, votes
+    from web import api, committee, exports, health, portal, public, transparency, votes
 
     # The voting routes are matched first: the crowd's POST /api/votes then skips matching every
     # other route (no path of one router matches another's, tests/web/test_routes.py checks).
     app.include_router(votes.router)
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(committee.router)
