@@ -158,6 +158,8 @@ def _run_next(engine: Engine, campaign_id: int, now: datetime, actor: Actor,
 def run_due(session: Session, campaign: Campaign, actor: Actor, *, retry_blocked: bool = True) -> list[StepResult]:
     """Every due step of ``campaign`` in this transaction, in calendar order, up to the first
     that is blocked (which is recorded on its row)."""
+    if session.get_bind().dialect.name != "sqlite":  # wait for a ticker of another instance to finish; then go alone
+        session.exec(select(Campaign).where(Campaign.id == campaign.id).with_for_update(key_share=True)).first()
     results: list[StepResult] = []
     while (result := run_one(session, campaign, clock.now(), actor, retry_blocked=retry_blocked)) is not None:
         results.append(result)
@@ -219,7 +221,10 @@ def _lock_campaign(session: Session, engine: Engine, campaign_id: int) -> Campai
     SQLite: BEGIN IMMEDIATE already serialises writers."""
     query = select(Campaign).where(Campaign.id == campaign_id)
     if not is_sqlite(engine):
-        query = query.with_for_update(skip_locked=True)
+        # FOR NO KEY UPDATE: a mutex among tickers that does not block the rows other transactions
+        # insert with a foreign key to the campaign (their FOR KEY SHARE); FOR UPDATE did, and a
+        # ticker waiting for the trail's chain head deadlocked with a submission holding it
+        query = query.with_for_update(skip_locked=True, key_share=True)
     return session.exec(query).first()
 
 
