@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +102,20 @@ def as_member(make_user: Callable[..., User], make_client: Callable[[], TestClie
         return c, login(c, username)
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A database for a real server (tests/web/server.py): None for the embedded SQLite file, or
+    a scratch PostgreSQL database made for the test and dropped after it."""
+    from tests.conftest import PG_ADMIN_URL, _pg_available
+    from tests.web.rush import scratch_postgres
+
+    if request.param == "sqlite":
+        yield None
+        return
+    problem = _pg_available()
+    if problem:
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    with scratch_postgres(PG_ADMIN_URL) as url:
+        yield url

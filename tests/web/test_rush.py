@@ -5,14 +5,13 @@ accepted, every one of the second refused as late, nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_available
 from tests.web.rush import (
     DEADLINE,
     NOTICE_CLOSES,
@@ -23,7 +22,6 @@ from tests.web.rush import (
     prepare_drafts,
     prepare_objections,
     prepare_voting,
-    scratch_postgres,
     submissions,
     tally,
 )
@@ -34,16 +32,6 @@ pytestmark = pytest.mark.slow
 ON_TIME, LATE = 200, 50
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    problem = _pg_available()
-    if problem:
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    with scratch_postgres(PG_ADMIN_URL) as url:
-        yield url
 
 
 def test_every_submission_that_arrives_before_the_deadline_is_accepted(tmp_path: Path,

@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +28,8 @@ from config.settings import Settings
 from core import clock
 from nominations.states import State
 from storage.db import make_engine
-from tests.conftest import PG_ADMIN_URL, _pg_available
 from tests.factories import create_nomination
-from tests.web.rush import BEIJING, _preparing, scratch_postgres
+from tests.web.rush import BEIJING, _preparing
 from tests.web.server import running_server
 from voting import tally
 from voting.identities import issue_token
@@ -44,16 +42,6 @@ VOTING = "2021-07-02T09:00:00+08:00"
 NO_LIMITS = {"VOTE_RATE_PER_ADDRESS_MINUTE": "0", "VOTE_RATE_PER_VOTER_MINUTE": "0"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    problem = _pg_available()
-    if problem:
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    with scratch_postgres(PG_ADMIN_URL) as url:
-        yield url
 
 
 @dataclass
