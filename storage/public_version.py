@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 import weakref
 from pathlib import Path
@@ -162,12 +163,25 @@ class _Batched:
         self._running = False
         if done.cancelled() or done.exception() is not None:
             if not done.cancelled():
-                log.warning("public version unreadable from Redis: %s", done.exception())
+                _warn("public version unreadable from Redis (pages are rendered for each request "
+                      "until it answers): %s", done.exception())
             waiting.set_result(None)
         else:
             waiting.set_result(done.result())
         if self._next is not None:  # readers arrived during that round trip: one more for them
             self._start()
+
+
+#: a failing Redis is reported once per this many seconds, not at every request
+WARN_EVERY_SECONDS = 30.0
+_warned_at: dict[str, float] = {}
+
+
+def _warn(message: str, exc: BaseException | None) -> None:
+    now = time.monotonic()
+    if now - _warned_at.get(message, -WARN_EVERY_SECONDS) >= WARN_EVERY_SECONDS:
+        _warned_at[message] = now
+        log.warning(message, exc)
 
 
 #: by the database's URL: an engine with other execution options (a read-only unit's) is the same database
@@ -208,7 +222,8 @@ def bump(engine: Engine) -> None:
     try:
         store_for(engine).bump()
     except Exception as exc:  # noqa: BLE001 - Redis down, disk full: the TTL bounds the staleness
-        log.warning("could not move the public version on: %s", exc)
+        _warn("could not move the public version on (other instances show the act when their "
+              "pages expire): %s", exc)
 
 
 def moves_version(tables: set[str]) -> bool:
