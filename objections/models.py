@@ -34,3 +34,5 @@ class Objection(SQLModel, table=True):
     ruled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ruled_by: str | None = Field(default=None, max_length=128)
     ruling_reason: str | None = Field(default=None, sa_column=Column(Text))
+    #: the objector's receipt number, stored only as a keyed hash (``objections.receipts``)
+    receipt_hash: str | None = Field(default=None, max_length=64, index=True)

@@ -9,6 +9,7 @@ deadline; the committee rules: uphold (→ disqualified) or dismiss (→ vetted 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -25,6 +26,7 @@ from nominations.states import State
 from notifications import context as mail_context
 from notifications import queue as mail_queue
 from notifications.models import MailTemplate
+from objections import receipts
 from objections.models import Objection, ObjectionStatus
 from workflow import bulk
 from workflow import service as workflow
@@ -36,8 +38,15 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 OBJECTABLE = (State.VETTED, State.ON_HOLD)
 
 
+@dataclass(frozen=True)
+class Lodged:
+    objection: Objection
+    #: the objector's receipt number (shown once; only its hash is kept)
+    receipt: str
+
+
 def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str, contact: str,
-          facts: str) -> Objection:
+          facts: str) -> Lodged:
     name, contact, facts = name.strip(), contact.strip(), facts.strip()
     if not name or not contact or not facts:
         raise ValidationFailed("name, contact and facts are all required", message_zh="请填写姓名、联系方式和异议事实")
@@ -54,21 +63,23 @@ def lodge(session: Session, campaign: Campaign, nomination_id: int, *, name: str
                        message_zh="该人员不在公示名单中")
     objection = Objection(campaign_id=campaign.id or 0, nomination_id=nomination_id, name=name, contact=contact,
                           facts=facts, lodged_at=now, reply_due_at=now + timedelta(days=REPLY_DAYS))
+    receipt = receipts.issue(objection)
     session.add(objection)
     session.flush()
     workflow.transition(session, nomination_id, Event.OBJECT, actor=Actor(ActorKind.PUBLIC, f"objector:{name}"),
                         reason=facts, data={"objection_id": objection.id})
-    _acknowledge(session, campaign, objection, nomination.name or "")
-    return objection
+    _acknowledge(session, campaign, objection, nomination.name or "", receipt)
+    return Lodged(objection, receipt)
 
 
-def _acknowledge(session: Session, campaign: Campaign, objection: Objection, candidate: str) -> None:
+def _acknowledge(session: Session, campaign: Campaign, objection: Objection, candidate: str, receipt: str) -> None:
     if not EMAIL_RE.match(objection.contact):
         return
     spec = campaigns.spec_of(campaign)
     context = {
         **mail_context.campaign_context(spec), "candidate": candidate, "objection_id": objection.id,
         "objector": objection.name, "lodged_local": mail_context.local_text(spec, objection.lodged_at),
+        "receipt": receipt,
     }
     mail_queue.queue_mail(session, key=f"objection:{objection.id}:ack", template=MailTemplate.OBJECTION_ACK,
                     recipients=[objection.contact], context=context, campaign_id=campaign.id,

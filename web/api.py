@@ -13,12 +13,13 @@ from accounts.models import Role, User
 from campaigns import service as campaigns
 from config.campaign import CampaignSpec
 from core import clock
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from nominations import attachments, drafts
 from nominations import public as public_lists
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
+from objections import receipts as objection_receipts
 from objections import service as objections
 from web import security
 from web.deps import (
@@ -41,6 +42,7 @@ from web.schemas import (
     NominationFields,
     NominationOut,
     ObjectionIn,
+    ObjectionReceiptIn,
     WithdrawIn,
 )
 from web.uploads import send_file, store_upload
@@ -193,9 +195,21 @@ def download_attachment(session: SessionDep, settings: SettingsDep, token: str =
 @router.post("/api/objections", status_code=201, tags=["public"])
 def lodge_objection(body: ObjectionIn, session: SessionDep, campaign: CampaignDep) -> dict[str, Any]:
     """Lodge an objection against a formal candidate during the public notice."""
-    objection = objections.lodge(session, campaign, body.nomination_id, name=body.name, contact=body.contact,
-                                 facts=body.facts)
-    return {"id": objection.id, "status": objection.status, "nomination_id": objection.nomination_id}
+    lodged = objections.lodge(session, campaign, body.nomination_id, name=body.name, contact=body.contact,
+                              facts=body.facts)
+    objection = lodged.objection
+    return {"id": objection.id, "status": objection.status, "nomination_id": objection.nomination_id,
+            "receipt": lodged.receipt}
+
+
+@router.post("/api/objections/receipt", tags=["public"])
+def objection_receipt(body: ObjectionReceiptIn, session: SessionDep, campaign: CampaignDep) -> dict[str, Any]:
+    """What the holder of an objection's receipt number may see: received when, and the outcome."""
+    found = objection_receipts.lookup(session, campaign.id or 0, body.receipt)
+    if found is None:
+        raise NotFound("no objection with this receipt number", message_zh="未找到该回执号对应的异议，请核对后重试")
+    return {"received_at": found.received_at.isoformat(), "status": found.status.value,
+            "status_zh": found.status_zh, "ruled_at": found.ruled_at.isoformat() if found.ruled_at else None}
 
 
 @router.get("/api/public/candidates", tags=["public"])

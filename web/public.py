@@ -12,6 +12,7 @@ from campaigns.models import Campaign
 from config.campaign import StageName
 from core.errors import JingongError, NotFound
 from nominations import public as public_lists
+from objections import receipts as objection_receipts
 from objections import service as objections
 from web import flash
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
@@ -58,14 +59,25 @@ async def objection_post(request: Request, session: SessionDep, campaign: Campai
 
         for key in ("name", "contact", "facts"):
             _clean(values.get(key, ""))
-        objections.lodge(session, campaign, int(raw_id), name=values.get("name", "")[:64],
-                         contact=values.get("contact", "")[:128], facts=values.get("facts", "")[:5000])
+        lodged = objections.lodge(session, campaign, int(raw_id), name=values.get("name", "")[:64],
+                                  contact=values.get("contact", "")[:128], facts=values.get("facts", "")[:5000])
     except (JingongError, ValueError) as exc:
         session.rollback()
         text = message_zh(exc) if isinstance(exc, JingongError) else "内容含有不允许的字符"
         code = status_of(exc) if isinstance(exc, JingongError) else 422
         return _notice(request, session, campaign, error=text, values=values, status_code=code)
-    return flash.redirect(request, "/notice", "您的异议已收到，组委会办公室将依规核查处理。")
+    return flash.redirect(request, "/notice", "您的异议已收到，组委会办公室将依规核查处理。"
+                          f"受理回执号：{lodged.receipt}（请妥善保存，可凭此号在本页查询受理情况和处理结果）")
+
+
+@router.post("/notice/receipt")
+async def objection_receipt(request: Request, session: SessionDep, campaign: CampaignDep) -> Response:
+    """异议受理查询: received when, and the outcome; nothing else."""
+    form = await request.form()
+    code = form.get("receipt")
+    found = objection_receipts.lookup(session, campaign.id or 0, code[:32] if isinstance(code, str) else "")
+    return render(request, "public/objection_receipt.html", {"campaign": campaign, "found": found},
+                  status_code=200 if found else 404)
 
 
 @router.get("/commended")

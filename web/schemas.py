@@ -158,6 +158,12 @@ class ObjectionIn(BaseModel):
     facts: Str5000 = Field(min_length=1)
 
 
+class ObjectionReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    receipt: str = Field(min_length=1, max_length=32)
+
+
 # Path ids the database can hold (else 422 before any query); one alias per parameter name.
 NominationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
