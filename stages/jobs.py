@@ -200,7 +200,8 @@ def run_one(session: Session, campaign: Campaign, now: datetime, actor: Actor, *
         with session.begin_nested():
             summary = _apply(session, campaign, step, now, actor)
     except (StepBlocked, GuardFailed) as exc:
-        step.last_error = str(exc)
+        # shown to the office (dashboard, `jingong stages`): in Chinese where the rule says it
+        step.last_error = getattr(exc, "message_zh", None) or str(exc)
         step.retry_at = now + RETRY_AFTER
         session.add(step)
         _alert(session, campaign, step, str(exc))
