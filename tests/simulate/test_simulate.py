@@ -53,8 +53,8 @@ def test_a_campaign_that_stops_short_exits_non_zero(tmp_path: Path) -> None:
                            "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"PATH": "/usr/bin:/bin", "JINGONG_DATA_DIR": str(tmp_path)})
     assert done.returncode == 1
-    assert done.stderr.strip() == ("error: the campaign did not reach commendation: screening:close: the shortlist "
-                                   "holds 15; it must hold 20–25 before screening can close")
+    assert done.stderr.strip() == ("error: the campaign did not reach commendation: screening:close: "
+                                   "初步候选人为15名，须为20至25名")
 
 
 @pytest.mark.slow
