@@ -56,7 +56,8 @@ def test(extra: list[str]) -> int:
     sh(PY, "-m", "ruff", "check", ".")
     sh(BIN / "lint-imports")  # the direction of imports: [tool.importlinter] in pyproject.toml
     sh(PY, "-m", "mypy", "core", "config", "campaigns", "storage", "workflow", "stages", "notifications",
-       "nominations", "accounts", "audit", "cli", "web", "voting", "objections", "simulate", "wiring")
+       "nominations", "accounts", "audit", "cli", "web", "voting", "objections", "simulate", "wiring",
+       "documents")
     env = dict(os.environ)
     if not chromium():
         print("note: Debian's chromium is not installed; browser tests will be skipped "
