@@ -32,6 +32,7 @@ DECISION_STAGE: dict[Event, StageName] = {
     Event.PASS_OVER: StageName.SCREENING,
     Event.VET: StageName.REVIEW,
     Event.NOT_SELECT: StageName.REVIEW,
+    Event.RECONSIDER: StageName.REVIEW,
     Event.FAIL_VETTING: StageName.REVIEW,
 }
 

@@ -40,6 +40,7 @@ class MailTemplate(StrEnum):
     RECORD_VOTES = "record_votes"
     VET = "vet"
     NOT_SELECT = "not_select"
+    RECONSIDER = "reconsider"
     FAIL_VETTING = "fail_vetting"
     OBJECT = "object"
     UPHOLD_OBJECTION = "uphold_objection"

@@ -124,3 +124,14 @@ def create_nomination(
 ) -> Nomination:
     nomination = create_draft(session, campaign, spec, **overrides)
     return advance(session, nomination, state, track=track)
+
+
+def open_review(session: Session, campaign: Campaign) -> None:
+    """The review stage as its open step leaves it (递补 happens only while it is open)."""
+    from campaigns import service as campaigns_service
+    from config.campaign import StageName
+    from core import clock
+
+    stage = campaigns_service.get_stage(session, campaign.id or 0, StageName.REVIEW)
+    stage.opened_at, stage.closed_at = clock.now(), None
+    session.add(stage)

@@ -29,6 +29,7 @@ from notifications import outbox
 from objections import service as objections
 from objections.models import ObjectionStatus
 from stages import jobs
+from stages import review as bring_back
 from stages import service as stages
 from stages.models import StepKind
 from voting import tally
@@ -111,12 +112,14 @@ def logout(request: Request, session: SessionDep) -> Response:
 def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
               spec: SpecDep) -> Response:
     counts = nominations.count_by_state(session, campaign.id or 0)
+    review_blocked = _review_blocked(session, campaign)
     return page(request, "dashboard.html", {
         "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
         "windows": campaigns.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
         "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
         "blocked": stages.blocked_steps(session, campaign.id or 0),
-        "shortfall": shortfall.shortage(session, campaign.id or 0) if _review_blocked(session, campaign) else None,
+        "shortfall": shortfall.shortage(session, campaign.id or 0) if review_blocked else None,
+        "next_in_line": bring_back.next_in_line(session, campaign.id or 0) if review_blocked else None,
         "may_stages": accounts.may(Role(user.role), "stages"),
     })
 
@@ -151,6 +154,20 @@ async def review_shortfall(request: Request, user: CurrentUser, session: Session
     shortfall.decide(session, campaign.id or 0, actor=bulk.actor_of(user), reason=str(form.get("reason") or "")[:2000])
     results = jobs.run_due(session, campaign, bulk.actor_of(user))
     return _after_steps(request, results, "已按现有人数结束综合评审，决定已记入审计记录", "决定已记录，但")
+
+
+@router.post("/review/bring-next", dependencies=[CsrfChecked, AdminOnly])
+async def review_bring_next(request: Request, user: CurrentUser, session: SessionDep,
+                            campaign: CampaignDep) -> Response:
+    """递补: the candidate not selected with the most votes comes back into the review (audited)."""
+    form = await request.form()
+    try:
+        nomination, votes = bring_back.bring_next(session, campaign.id or 0, actor=bulk.actor_of(user),
+                                              reason=str(form.get("reason") or "")[:2000])
+    except JingongError as exc:
+        return flash.redirect(request, "/committee", "未能递补：" + message_zh(exc), "error")
+    return flash.redirect(request, f"/committee/nominations/{nomination.id}",
+                          f"已将{nomination.name}（{votes}票）递补纳入综合评审，请重新评审")
 
 
 @router.get("/calendar")

@@ -106,6 +106,13 @@ class Rules:
                                  message_zh=f"补正已于北京时间{local}截止，不能再提交")
         return True
 
+    def review_open(self) -> bool:
+        stage = campaigns.get_stage(self.session, self.campaign.id or 0, StageName.REVIEW)
+        if stage.opened_at is None or stage.closed_at is not None:
+            raise GuardFailed("a candidate comes back into the review only while the review is open",
+                              message_zh="综合评审未在进行中，不能递补")
+        return True
+
     def not_prior_winner(self) -> bool:
         for row in nominations.prior_awards_of(self.session, self.nomination, self.spec):
             if row.award == PriorAwardKind.WINNER:

@@ -32,6 +32,8 @@ class Event(StrEnum):
     RECORD_VOTES = "record_votes"
     VET = "vet"
     NOT_SELECT = "not_select"
+    #: 递补: a candidate not selected comes back into the review while it is open (a shortfall)
+    RECONSIDER = "reconsider"
     FAIL_VETTING = "fail_vetting"
     OBJECT = "object"
     UPHOLD_OBJECTION = "uphold_objection"
@@ -56,6 +58,7 @@ class Guard(StrEnum):
     TRACK = "track"
     RETURN_DUE = "return_due"
     RESUBMIT_OPEN = "resubmit_open"
+    REVIEW_OPEN = "review_open"
 
 
 #: The transition table; ``conditions`` name the guards the event must pass.
@@ -81,6 +84,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": Event.RECORD_VOTES, "source": S.SHORTLISTED, "dest": S.VOTED},
     {"trigger": Event.VET, "source": S.VOTED, "dest": S.VETTED, "conditions": [Guard.TRACK]},
     {"trigger": Event.NOT_SELECT, "source": S.VOTED, "dest": S.NOT_SELECTED},
+    {"trigger": Event.RECONSIDER, "source": S.NOT_SELECTED, "dest": S.VOTED, "conditions": [Guard.REVIEW_OPEN]},
     {"trigger": Event.FAIL_VETTING, "source": [S.VOTED, S.VETTED], "dest": S.DISQUALIFIED},
     {"trigger": Event.OBJECT, "source": S.VETTED, "dest": S.ON_HOLD},
     {"trigger": Event.UPHOLD_OBJECTION, "source": S.ON_HOLD, "dest": S.DISQUALIFIED},
@@ -92,7 +96,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 #: Events that must say why (recorded in the log and shown to the applicant).
 REASON_REQUIRED = frozenset(
     {Event.REJECT, Event.RETURN, Event.FAIL_VETTING, Event.OBJECT, Event.UPHOLD_OBJECTION,
-     Event.DISMISS_OBJECTION}
+     Event.DISMISS_OBJECTION, Event.RECONSIDER}
 )
 
 EVENT_LABELS_ZH: dict[Event, str] = {
@@ -108,6 +112,7 @@ EVENT_LABELS_ZH: dict[Event, str] = {
     Event.RECORD_VOTES: "投票评选结束",
     Event.VET: "确定为正式候选人",
     Event.NOT_SELECT: "未入选正式候选人",
+    Event.RECONSIDER: "递补重新纳入综合评审",
     Event.FAIL_VETTING: "取消资格",
     Event.OBJECT: "收到异议",
     Event.UPHOLD_OBJECTION: "异议成立",

@@ -16,7 +16,7 @@ from nominations.states import State
 from notifications import notices
 from notifications.models import MailTemplate, OutboxMail
 from notifications.render import TEMPLATES_DIR, render, template_file
-from tests.factories import OFFICE, create_nomination
+from tests.factories import OFFICE, create_nomination, open_review
 from workflow import service as workflow
 from workflow.machine import Event
 
@@ -44,6 +44,9 @@ def every_mail(engine, campaign, spec, clock):
         for event in (Event.UPHOLD_OBJECTION, Event.DISMISS_OBJECTION):
             held = create_nomination(session, campaign, spec, State.ON_HOLD)
             workflow.transition(session, held.id, event, actor=OFFICE, reason="经核查")
+        open_review(session, campaign)
+        left_out = create_nomination(session, campaign, spec, State.NOT_SELECTED)
+        workflow.transition(session, left_out.id, Event.RECONSIDER, actor=OFFICE, reason="按得票递补")
         returned = create_nomination(session, campaign, spec, State.RETURNED)
         workflow.transition(session, returned.id, Event.RESUBMIT, actor=OFFICE)
         draft = create_nomination(session, campaign, spec, State.DRAFT, name=None)

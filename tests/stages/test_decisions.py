@@ -13,13 +13,15 @@ from core.actor import Actor
 from core.errors import GuardFailed, ValidationFailed
 from nominations.models import Nomination
 from nominations.states import State
-from stages import jobs
+from stages import jobs, review
 from stages.models import ScheduledStep
 from tests.conftest import beijing
 from tests.factories import OFFICE, create_nomination
+from voting.models import Vote, VoteCounter, VoterIdentity
 from workflow import service as workflow
 from workflow import shortfall
 from workflow.machine import Event
+from workflow.models import TransitionRecord
 
 ADMIN = Actor.system("test-admin")
 
@@ -74,12 +76,15 @@ def test_retry_now_does_not_wait_for_the_retry_instant(uow, campaign, spec, cloc
 
 
 def _review_with(uow, campaign, spec, clock, engine, *, main: int, finalist: int, disqualified: int,
-                 waiting: int = 0) -> list[int]:
+                 waiting: int = 0, votes: tuple[int, ...] = ()) -> list[int]:
     """A shortlist voted on, then in review: ``main`` and ``finalist`` placed, ``disqualified``
-    failed vetting, ``waiting`` still in review; the review's close refused. Returns the waiting."""
+    failed vetting, ``waiting`` still in review (with ``votes`` each, in order); the review's close
+    refused. Returns the waiting."""
     with uow() as session:
         ids = [create_nomination(session, campaign, spec, State.SHORTLISTED).id
                for _ in range(main + finalist + disqualified + waiting)]
+    if votes:
+        _cast(uow, campaign, clock, dict(zip(ids[main + finalist + disqualified:], votes, strict=True)))
     clock.set(beijing(2021, 7, 22, 9, 0))
     jobs.tick(engine)
     with uow() as session:
@@ -138,3 +143,52 @@ def test_a_decision_covers_only_the_counts_it_named(uow, campaign, spec, clock, 
     with uow() as session:
         shortfall.decide(session, campaign.id, actor=ADMIN, reason="三名候选人政审未通过，入围奖按7名确定")
         assert jobs.run_due(session, campaign, ADMIN)[0].done
+
+
+def _cast(uow, campaign, clock, votes: dict[int, int]) -> None:
+    """Votes as the voting stage leaves them: rows and counters (the close freezes them, where wired)."""
+    with uow() as session:
+        voter = VoterIdentity(campaign_id=campaign.id, kind="email", identity_hash="decisions", created_at=clock.now(),
+                              created_minute=0)
+        session.add(voter)
+        session.flush()
+        for nomination_id, count in votes.items():
+            session.add(VoteCounter(nomination_id=nomination_id, campaign_id=campaign.id, votes=count))
+            for slot in range(count):
+                session.add(Vote(campaign_id=campaign.id, nomination_id=nomination_id, voter_id=voter.id,
+                                 day="2021-07-02", slot=slot + 1, cast_at=clock.now(), minute=1, ip_hash="x",
+                                 net_hash="x"))
+
+
+def test_the_next_by_votes_comes_back_into_the_review(uow, campaign, spec, clock, engine):
+    # 10 main + 9 finalists placed, one failed vetting; two were not selected early, with 30 and 75 votes
+    left_out = _review_with(uow, campaign, spec, clock, engine, main=10, finalist=9, disqualified=1, waiting=2,
+                            votes=(30, 75))
+    with uow() as session:
+        for nomination_id in left_out:
+            workflow.transition(session, nomination_id, Event.NOT_SELECT, actor=OFFICE)
+    with uow() as session:
+        assert review.next_in_line(session, campaign.id)[0].id == left_out[1]
+        with pytest.raises(ValidationFailed, match="reason"):
+            review.bring_next(session, campaign.id, actor=ADMIN, reason="")
+    with uow() as session:
+        why = "一名候选人政审未通过，按得票递补"
+        nomination, votes = review.bring_next(session, campaign.id, actor=ADMIN, reason=why)
+        assert (nomination.id, votes, nomination.state) == (left_out[1], 75, State.VOTED)
+        record = session.exec(select(TransitionRecord).where(TransitionRecord.nomination_id == left_out[1])
+                              .order_by(col(TransitionRecord.id).desc())).first()
+        assert (record.event, record.reason, record.data["votes"]) == ("reconsider", why, 75)
+        workflow.transition(session, left_out[1], Event.VET, actor=OFFICE, data={"track": "finalist"})
+        results = jobs.run_due(session, campaign, ADMIN)
+    assert results[0].key == "review:close" and results[0].done
+    with uow() as session:  # the review closed: no one comes back any more, and the other stays out
+        assert session.get(Nomination, left_out[0]).state == State.NOT_SELECTED
+        with pytest.raises(GuardFailed, match="only while the review is open"):
+            review.bring_next(session, campaign.id, actor=ADMIN, reason="再递补一名")
+
+
+def test_bringing_back_with_no_one_left_out_is_refused(uow, campaign, spec, clock, engine):
+    _review_with(uow, campaign, spec, clock, engine, main=10, finalist=9, disqualified=1)
+    with pytest.raises(GuardFailed, match="no one to bring back") as info, uow() as session:
+        review.bring_next(session, campaign.id, actor=ADMIN, reason="递补")
+    assert "没有可递补的人选" in info.value.message_zh

@@ -10,6 +10,7 @@ from config.campaign import StageName
 from nominations.states import State
 from storage.db import unit_of_work
 from tests.conftest import beijing
+from tests.factories import OFFICE as OFFICE_ACTOR
 from tests.factories import create_nomination
 from tests.stages.test_decisions import _review_with
 
@@ -50,3 +51,29 @@ def test_the_dashboard_shows_what_needs_doing_and_the_admin_decides_the_shortfal
     assert "需要处理" not in decided.text
     with unit_of_work(engine, readonly=True) as session:
         assert campaigns.get_stage(session, campaign.id, StageName.REVIEW).closed_at is not None
+
+
+def test_the_admin_brings_the_next_back_from_the_dashboard(
+        as_member: Any, engine: Any, campaign: Any, spec: Any, clock: Any, uow: Any) -> None:
+    from workflow import service as workflow
+    from workflow.machine import Event
+
+    [left_out] = _review_with(uow, campaign, spec, clock, engine, main=10, finalist=9, disqualified=1, waiting=1,
+                               votes=(41,))
+    with uow() as session:
+        workflow.transition(session, left_out, Event.NOT_SELECT, actor=OFFICE_ACTOR)
+    admin, token = as_member("office", Role.OFFICE_ADMIN)
+    page = admin.get("/committee")
+    assert "递补下一位" in page.text and "41票" in page.text
+    reviewer, reviewer_token = as_member("reviewer", Role.REVIEWER)
+    assert reviewer.post("/committee/review/bring-next", data={"csrf_token": reviewer_token, "reason": "x"}
+                         ).status_code == 403
+    no_reason = admin.post("/committee/review/bring-next", data={"csrf_token": token, "reason": ""},
+                           follow_redirects=True)
+    assert "未能递补：请填写递补理由" in no_reason.text
+    brought = admin.post("/committee/review/bring-next", data={"csrf_token": token, "reason": "按得票递补"},
+                         follow_redirects=True)
+    assert brought.status_code == 200 and "（41票）递补纳入综合评审" in brought.text
+    with unit_of_work(engine, readonly=True) as session:
+        from nominations.models import Nomination
+        assert session.get(Nomination, left_out).state == State.VOTED

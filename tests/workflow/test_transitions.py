@@ -16,7 +16,7 @@ from core.errors import ConcurrentChange, DeadlinePassed, GuardFailed, InvalidTr
 from nominations.models import Nomination, PriorAward, PriorAwardKind
 from nominations.states import State
 from tests.conftest import beijing
-from tests.factories import OFFICE, PATHS, create_draft, create_nomination, event_data
+from tests.factories import OFFICE, PATHS, create_draft, create_nomination, event_data, open_review
 from workflow import guards, hooks, queries
 from workflow import service as workflow
 from workflow.machine import REASON_REQUIRED, Event, allowed_events, edges
@@ -42,6 +42,9 @@ def test_every_edge(uow, campaign, spec, clock, source, event, dest):
         version = n.version
     if event is Event.SUBMIT:
         clock.set(beijing(2021, 5, 31, 17, 0))
+    if event is Event.RECONSIDER:
+        with uow() as session:
+            open_review(session, campaign)
     reason = "理由" if event in REASON_REQUIRED else None
     with uow() as session:
         record = workflow.transition(session, n.id, event, actor=OFFICE, reason=reason, data=_data(event))
