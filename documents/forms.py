@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from sqlmodel import Session
 
 from campaigns import service as campaigns
@@ -135,10 +135,11 @@ def _kind_texts(kind: NominationKind) -> dict[str, str]:
 
 def blank_sheet(spec: CampaignSpec, kind: NominationKind) -> Sheet:
     year = campaign_year(spec)
+    texts = _kind_texts(kind)
     return Sheet(attachment=2 if kind is NominationKind.UNIT else 3, title=form_title(spec, kind),
-                 grid=_grid({}), opinion_date=ymd(None, year), committee_date=ymd(None, year),
-                 note=grades_note(spec), deeds_label=f"主要事迹（{spec.rules.deeds_max_chars}字以内）",
-                 **_kind_texts(kind))
+                 subtitle=texts["subtitle"], grid=_grid({}), opinion_label=texts["opinion_label"],
+                 opinion_mark=texts["opinion_mark"], opinion_date=ymd(None, year), committee_date=ymd(None, year),
+                 note=grades_note(spec), deeds_label=f"主要事迹（{spec.rules.deeds_max_chars}字以内）")
 
 
 def nomination_sheet(spec: CampaignSpec, n: Nomination, *, unit_name: str | None,
@@ -190,19 +191,23 @@ def plan_of(spec: CampaignSpec) -> Plan:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _style() -> dict[str, str]:
+def font_families() -> dict[str, str]:
     return {"serif": CJK_SERIF, "sans": CJK_SANS}
+
+
+def template(name: str) -> Template:
+    return _env.get_template(name)
 
 
 def sheet_html(sheet: Sheet) -> str:
     photo = None
     if sheet.photo:
         photo = f"data:{sheet.photo_type};base64," + base64.b64encode(sheet.photo).decode("ascii")
-    return _env.get_template("form.html").render(s=sheet, photo=photo, **_style())
+    return _env.get_template("form.html").render(s=sheet, photo=photo, **font_families())
 
 
 def plan_html(plan: Plan) -> str:
-    return _env.get_template("plan.html").render(plan=plan, **_style())
+    return _env.get_template("plan.html").render(plan=plan, **font_families())
 
 
 def _sheet_bytes(sheet: Sheet, fmt: Format) -> bytes:
