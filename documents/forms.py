@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from markupsafe import Markup
 from sqlmodel import Session
 
 from campaigns import service as campaigns
@@ -60,7 +61,7 @@ class Sheet:
     deeds: str = ""
     deeds_label: str = "主要事迹（500字以内）"
     #: 推荐单位意见 … （盖章） … 年 月 日, or 申请人 签字： … 年 月 日
-    opinion_label: str = "推荐单位意见"
+    opinion_label: str = "推荐单位\n意见"
     opinion: str = ""
     opinion_mark: str = "（盖章）"
     opinion_date: str = ""
@@ -129,7 +130,7 @@ def _grid(values: dict[str, str]) -> list[list[Cell]]:
 
 def _kind_texts(kind: NominationKind) -> dict[str, str]:
     if kind is NominationKind.UNIT:
-        return {"subtitle": "（单位推荐和社团推荐表）", "opinion_label": "推荐单位意见", "opinion_mark": "（盖章）"}
+        return {"subtitle": "（单位推荐和社团推荐表）", "opinion_label": "推荐单位\n意见", "opinion_mark": "（盖章）"}
     return {"subtitle": "（个人申报）", "opinion_label": "申请人", "opinion_mark": "签字："}
 
 
@@ -191,8 +192,9 @@ def plan_of(spec: CampaignSpec) -> Plan:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def font_families() -> dict[str, str]:
-    return {"serif": CJK_SERIF, "sans": CJK_SANS}
+def font_families() -> dict[str, Markup]:
+    """The CSS font lists, as CSS (autoescape would turn their quotes into entities)."""
+    return {"serif": Markup(CJK_SERIF), "sans": Markup(CJK_SANS)}
 
 
 def template(name: str) -> Template:
