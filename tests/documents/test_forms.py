@@ -131,6 +131,8 @@ def test_self_form_as_pdf_has_the_fields_and_the_signature_line_on_one_a4_page(
         assert expected in text, expected
     assert re.search(r"2021年\s+月\s+日", text)  # the committee's date, left for the hand
     assert pdf_pages(content, tmp_path) == 1
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "pages.pdf")], capture_output=True, text=True).stdout
+    assert "Noto-Serif-CJK" in fonts and "Noto-Sans-CJK" in fonts  # the families the CSS names, embedded
     png = to_png(content, output, "form-self-filled")
     with Image.open(png) as page:
         assert abs(page.width / page.height - 210 / 297) < 0.01  # A4
