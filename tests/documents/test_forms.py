@@ -203,3 +203,18 @@ def test_a_campaign_without_a_notice_file_has_none_to_give(spec: CampaignSpec) -
         notice.render_notice(spec.model_copy(update={"notice_file": ""}), "pdf")
     with pytest.raises(NotFound):
         notice.render_notice(spec.model_copy(update={"notice_file": "no-such-notice.txt"}), "txt")
+
+
+@needs_poppler
+def test_a_full_form_stays_on_one_page(engine: Any, campaign: Any, spec: CampaignSpec, settings: Settings,
+                                       tmp_path: Path, output: Path) -> None:
+    deeds = "扎根一线二十余年，" * (spec.rules.deeds_max_chars // 9)
+    with unit_of_work(engine) as session:
+        n = create_draft(session, campaign, spec, kind=NominationKind.UNIT, name="欧阳长名", deeds=deeds,
+                         employer="重庆某某装备制造股份有限公司江津分公司第二数控加工车间",
+                         honours="2019年重庆市技术能手；2020年巴渝工匠；江津区劳动模范；" * 2,
+                         achievements="发明专利3项；实用新型专利5项；" * 4)
+        content, _, _ = forms.render_form(session, n.id, "pdf", settings)
+    assert pdf_pages(content, tmp_path) == 1
+    assert "二十余年" in pdf_text(content, tmp_path)
+    to_png(content, output, "form-unit-full")
