@@ -133,6 +133,9 @@ class CampaignSpec(_Strict):
     timezone: str
     notice_ref: str = ""
     issued_on: str = ""
+    #: the notice's text (a file beside the campaign file, or an absolute path): the public
+    #: download of the notice and its attachments; unset: no notice to download
+    notice_file: str = ""
     stages: list[StageSpec]
     awards: AwardCounts
     shortlist: Range

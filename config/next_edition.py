@@ -54,6 +54,8 @@ def next_edition(source_text: str, source: str = "campaign") -> tuple[str, Campa
                                                    f"第{chinese_number(new_edition)}届"))
     # a new notice is issued for the new edition: its number is the office's to fill in
     doc["notice_ref"] = ""
+    if "notice_file" in doc:  # and its text: the last edition's notice is not offered for this one
+        doc["notice_file"] = ""
     if current.issued_on:
         doc["issued_on"] = one_year_later(date.fromisoformat(current.issued_on)).isoformat()
     for stage in doc["stages"]:

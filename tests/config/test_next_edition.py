@@ -52,6 +52,7 @@ def test_next_edition_moves_every_instant_one_year_and_advances_the_title() -> N
     assert "2022年5月31日18:00时" in spec.stage(StageName.NOMINATION).description
     # the prior editions default to every earlier one; the notice number is the office's to fill in
     assert spec.rules.prior_editions is None and spec.notice_ref == "" and spec.issued_on == "2022-03-26"
+    assert spec.notice_file == ""  # last year's notice is not offered as this year's
     # what is not about time is kept, comments included
     assert [u.name for u in spec.units] == [u.name for u in this.units]
     assert "# 附件1 推荐计划表" in text
