@@ -162,7 +162,7 @@ def test_a_5xx_on_data_fails_at_once(uow, engine, campaign, spec, clock, smtp_se
 
 def test_some_recipients_refused_the_others_served(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     with uow() as session:
-        n = create_nomination(session, campaign, spec, State.SUBMITTED, applicant_email=None)
+        n = create_nomination(session, campaign, spec, State.DRAFT, applicant_email=None)  # no mail of its own
         queue_mail(session, key="two", template=MailTemplate.SUBMIT, nomination_id=n.id,
                    recipients=["here@unit.example.cn", "gone@unit.example.cn"],
                    context={**nomination_context(session, n, spec), "at_local": "2021年5月1日 10:00"})
