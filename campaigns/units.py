@@ -161,7 +161,7 @@ def add_unit(session: Session, campaign_id: int, values: dict[str, Any], *, acto
     session.add(unit)
     session.flush()
     audit.record(session, actor=actor, action="unit_added", subject=f"unit:{unit.id}", campaign_id=campaign_id,
-                 data={k: v for k, v in clean.items()})
+                 data=dict(clean))
     return unit
 
 
