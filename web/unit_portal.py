@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from campaigns import units
 from nominations import standing
-from web.deps import SessionDep
+from web.deps import SessionDep, SpecDep
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -18,8 +18,9 @@ PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noinde
 
 
 @router.get("/unit/{token}")
-def unit_page(token: str, request: Request, session: SessionDep) -> Response:
+def unit_page(token: str, request: Request, session: SessionDep, spec: SpecDep) -> Response:
     unit = units.find_by_link(session, token)
-    response = render(request, "unit.html", {"standing": standing.standing(session, unit), "token": token})
+    response = render(request, "unit.html", {"standing": standing.standing(session, unit), "token": token,
+                                                "spec": spec})
     response.headers.update(PRIVATE_HEADERS)
     return response
