@@ -83,8 +83,9 @@ def test_office_adds_and_edits_units_audited_typing_kept(as_member: Any, engine:
     assert added.status_code == 303
     association = _unit(engine, campaign, "江津区机械工程学会")
     assert association.added_by_office and association.contact_person == "周强"
-    refused = office.post("/committee/units", data={"csrf_token": csrf, "name": "江津区汽摩协会", "category": "社会组织",
-                                                    "quota": "2", "contact_person": "吴", "contact_email": "bad"})
+    refused = office.post("/committee/units", data={"csrf_token": csrf, "name": "江津区汽摩协会",
+                                                    "category": "社会组织", "quota": "2", "contact_person": "吴",
+                                                    "contact_email": "bad"})
     assert refused.status_code == 422 and "邮箱“bad”格式不正确" in refused.text
     assert 'value="江津区汽摩协会"' in refused.text and 'value="吴"' in refused.text  # nothing typed is lost
 
