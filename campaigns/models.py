@@ -47,4 +47,18 @@ class NominatingUnit(SQLModel, table=True):
     name: str
     category: str
     quota: int
+    #: the plan's row it belongs to ("各镇街"), when the file lists it as a group member
+    group: str | None = Field(default=None, max_length=100)
+    contact_person: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=50)
     contact_email: str | None = None
+    #: added on the dashboard (an association): the campaign file never changes or retires it
+    added_by_office: bool = False
+    #: contact or quota edited on the dashboard: loading the file again keeps the office's values
+    edited_by_office: bool = False
+    #: no longer in the campaign file: not offered for new nominations, kept for the ones it has
+    retired: bool = False
+    #: the unit link: its random seed (the link is a keyed hash of it, so the database alone does
+    #: not give the link) and the keyed hash of the link, by which a request finds the unit
+    link_seed: str | None = Field(default=None, max_length=64)
+    link_hash: str | None = Field(default=None, max_length=64, index=True)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from campaigns import units
 from campaigns.models import Campaign, NominatingUnit, Stage
 from config.campaign import CampaignSpec, StageName, parse_campaign
 from core import clock
@@ -61,15 +62,8 @@ def store_campaign(session: Session, spec: CampaignSpec, *, replace_windows: boo
             if replace_windows:
                 stage.opens_at, stage.closes_at = stage_spec.opens, stage_spec.closes
             session.add(stage)
-    units = {u.name: u for u in session.exec(select(NominatingUnit).where(NominatingUnit.campaign_id == campaign.id))}
-    for unit_spec in spec.units:
-        unit = units.get(unit_spec.name)
-        if unit is None:
-            unit = NominatingUnit(campaign_id=campaign.id, name=unit_spec.name, category="", quota=0)
-        unit.category, unit.quota = unit_spec.category, unit_spec.quota
-        unit.contact_email = unit_spec.contact_email or unit.contact_email
-        session.add(unit)
-    session.flush()
+    # the office's own units and edits survive a reload (the rule: campaigns/units.py)
+    units.sync_from_file(session, campaign.id, spec.units)
     return campaign
 
 

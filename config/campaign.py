@@ -74,10 +74,52 @@ class Range(_Strict):
 
 
 class UnitSpec(_Strict):
+    """One nominating unit of the plan (附件1 推荐计划表), with its own quota and contact."""
+
     name: str = Field(min_length=1)
     category: str = Field(min_length=1)
     quota: int = Field(ge=0)
+    #: the row of the plan it came from when the file lists a group ("各镇街"), else None
+    group: str | None = None
+    contact_person: str | None = None
+    phone: str | None = None
     contact_email: str | None = None
+
+
+def _refuse_towns_as_one_unit(data: dict[str, Any]) -> None:
+    """A file whose plan has "各镇街" as one unit would give thirty towns one shared quota: refuse
+    it with what to write instead. (Only files: a campaign stored before stays readable.)"""
+    raw = data.get("units")
+    for index, entry in enumerate(raw if isinstance(raw, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name.startswith("各") and name.endswith(("镇街", "街道", "镇")):
+            raise ValueError(
+                f"units.{index}: {name!r} stands for several units, each with its own quota: write "
+                f'group = "{name}" and members = ["几江街道", ...] instead of name (one name per town '
+                "or street; see config/jingong-2021.toml)"
+            )
+
+
+def expand_units(raw: Any) -> Any:
+    """The file's ``[[units]]`` as one entry per unit: an entry with ``members = [...]`` (and
+    ``group`` naming the plan's row) becomes one unit per member with the entry's category and
+    quota each."""
+    if not isinstance(raw, list):
+        return raw
+    out: list[Any] = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or "members" not in entry:
+            out.append(entry)
+            continue
+        members = entry["members"]
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+            raise ValueError(f"units.{index}.members: a non-empty list of unit names")
+        rest = {k: v for k, v in entry.items() if k != "members"}
+        if "name" in rest:
+            raise ValueError(f"units.{index}: give either name or members, not both")
+        for member in members:
+            out.append({**rest, "name": member})
+    return out
 
 
 class PriorityCondition(_Strict):
@@ -145,6 +187,11 @@ class CampaignSpec(_Strict):
     office: Office
     rules: Rules = Field(default_factory=Rules)
     voting: VotingRules = Field(default_factory=VotingRules)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _expand_units(cls, value: Any) -> Any:
+        return expand_units(value)
 
     @field_validator("timezone")
     @classmethod
@@ -252,4 +299,8 @@ def load_campaign(path: Path | str = DEFAULT_CAMPAIGN_FILE) -> CampaignSpec:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        _refuse_towns_as_one_unit(data)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return parse_campaign(data, str(path))

@@ -338,6 +338,17 @@ def unit_usage(session: Session, campaign_id: int) -> dict[int, int]:
     return {unit_id: n for unit_id, n in rows if unit_id is not None}
 
 
+def of_unit(session: Session, unit_id: int) -> list[Nomination]:
+    """Every nomination naming the unit, drafts and withdrawn ones included, oldest first."""
+    query = select(Nomination).where(Nomination.unit_id == unit_id).order_by(col(Nomination.id))
+    return list(session.exec(query))
+
+
+def counts_toward_quota(nomination: Nomination) -> bool:
+    """What ``unit_usage`` counts: submitted, not a draft and not withdrawn."""
+    return nomination.state not in (State.DRAFT, State.WITHDRAWN)
+
+
 def is_over_quota(session: Session, nomination: Nomination) -> bool:
     if nomination.unit_id is None:
         return False

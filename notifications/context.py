@@ -98,13 +98,9 @@ def stage_context(session: Session, campaign_id: int, stage_name: StageName | st
 
 
 def recipients_of(session: Session, nomination: Nomination) -> list[str]:
-    """The applicant, and the nominating unit's contact for unit nominations."""
-    found: list[str | None] = [nomination.applicant_email]
-    if nomination.kind == NominationKind.UNIT and nomination.unit_id:
-        unit = campaigns.get_unit_cached(session, nomination.unit_id)
-        if unit is not None:
-            found.append(unit.contact_email)
-    return clean_addresses(found)
+    """The applicant. (The nominating unit's contact gets a mail of its own with the unit link:
+    ``notifications.unit_mail``.)"""
+    return clean_addresses([nomination.applicant_email])
 
 
 def clean_addresses(addresses: Iterable[str | None]) -> list[str]:

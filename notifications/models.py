@@ -56,6 +56,7 @@ class MailTemplate(StrEnum):
     COMMITTEE_ALERT = "committee_alert"  # to the office
     VOTE_CODE = "vote_code"  # a voter's one-time code (voting)
     OBJECTION_ACK = "objection_ack"  # to whoever lodged an objection
+    UNIT_CHANGE = "unit_change"  # to a nominating unit's contact, at each change of its nominations
     TEST = "test"  # `jingong mail test`
 
 

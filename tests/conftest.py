@@ -133,11 +133,15 @@ def campaign(engine: Engine, spec: CampaignSpec, clock: ManualClock) -> Campaign
 @pytest.fixture
 def mail_listener() -> Iterator[None]:
     """The transition mails queued, as wiring.bootstrap does in every process (removed after)."""
-    from notifications import transition_mail
+    from notifications import transition_mail, unit_mail
     from workflow import hooks
 
     installed = transition_mail.queue_transition_mail in hooks._listeners
+    unit_installed = unit_mail.queue_unit_mail in hooks._listeners
     transition_mail.install()
+    unit_mail.install()
     yield
     if not installed:
         transition_mail.uninstall()
+    if not unit_installed:
+        unit_mail.uninstall()

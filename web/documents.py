@@ -9,9 +9,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from campaigns import units
 from core.errors import NotFound
 from documents import forms, notice
 from nominations import service as nominations
+from nominations.models import Nomination
 from web.deps import CampaignDep, CurrentUser, SessionDep, SettingsDep, SpecDep
 from web.schemas import NominationId
 
@@ -54,6 +56,18 @@ def committee_form(nomination_id: NominationId, fmt: str, user: CurrentUser, ses
     nomination = nominations.get_in_campaign(session, campaign.id or 0, nomination_id)
     content, media_type, filename = forms.render_form(session, nomination.id or 0, _fmt(fmt), settings)
     return download(content, media_type, filename, f"form-{nomination.id}.{fmt}")
+
+
+@router.get("/unit/{token}/nominations/{nomination_id}/form.{fmt}")
+def unit_form(token: str, nomination_id: NominationId, fmt: str, session: SessionDep,
+              settings: SettingsDep) -> Response:
+    """The unit's contact downloads the form of one of the unit's own nominations (by the unit link)."""
+    unit = units.find_by_link(session, token)
+    nomination = session.get(Nomination, nomination_id)
+    if nomination is None or nomination.unit_id != unit.id:
+        raise NotFound("no such nomination of this unit", message_zh="本单位没有这份推荐")
+    content, media_type, filename = forms.render_form(session, nomination_id, _fmt(fmt), settings)
+    return download(content, media_type, filename, f"form-{nomination_id}.{fmt}")
 
 
 @router.get("/documents/{name}.{fmt}")

@@ -11,7 +11,7 @@ from config.campaign import StageName
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import State
-from notifications import transition_mail
+from notifications import transition_mail, unit_mail
 from stages import jobs
 from voting import publication, tally, windows
 from wiring import ledger
@@ -28,6 +28,8 @@ def bootstrap() -> None:
     _done = True
     # notifications: the applicant's mail, queued in the same transaction as the state change
     transition_mail.install()
+    # the nominating unit's contact: its own mail with the unit link
+    unit_mail.install()
     install_voting()
     install_ledger()
     hooks.on_transition(enter_registry_at_commendation)

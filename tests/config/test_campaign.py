@@ -34,7 +34,7 @@ def test_2021_calendar_is_the_notice():
     assert (spec.shortlist.min, spec.shortlist.max) == (20, 25)
     assert len(spec.priority_conditions) == 7
     quotas = {u.name: u.quota for u in spec.units}
-    assert quotas["区人力社保局"] == 3 and quotas["双福工业发展中心"] == 5 and quotas["各镇街"] == 2
+    assert quotas["区人力社保局"] == 3 and quotas["双福工业发展中心"] == 5 and quotas["几江街道"] == 2
     assert "高级技师" in spec.technical_grades and "初级职称" in spec.technical_grades
     assert [c.phone for c in spec.office.contacts] == ["47535232", "81220561"]
 

@@ -77,16 +77,19 @@ def test_a_mail_that_cannot_be_rendered_refuses_the_change(uow, campaign, spec, 
         assert session.get(Nomination, n.id).state == State.DRAFT and _mails(session) == []
 
 
-def test_unit_nominations_copy_the_units_contact(uow, campaign, spec, clock):
+def test_unit_nominations_mail_the_units_contact_apart(uow, campaign, spec, clock):
     with uow() as session:
         unit = campaigns.list_units(session, campaign.id)[1]
         unit.contact_email = "hr@dept.example.cn"
         session.add(unit)
         n = create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
     with uow() as session:
-        [m] = _mails(session, n.id)
-    assert m.recipients == [n.applicant_email, "hr@dept.example.cn"]
-    assert m.text_body.startswith(f"{unit.name}、{n.name}同志：")
+        applicants, units = _mails(session, n.id)
+    assert applicants.recipients == [n.applicant_email]
+    assert applicants.text_body.startswith(f"{unit.name}、{n.name}同志：")
+    # the unit's own mail carries the unit link, never the applicant's status link
+    assert units.recipients == ["hr@dept.example.cn"] and units.template == MailTemplate.UNIT_CHANGE
+    assert "/unit/" in units.text_body and n.token not in units.text_body
 
 
 def test_no_address_no_mail_but_the_change_stands(uow, campaign, spec, clock):

@@ -74,6 +74,10 @@ def test_every_template_renders_with_real_data(every_mail, spec):
         if m.template in (MailTemplate.COMMITTEE_ALERT, MailTemplate.OBJECTION_RECEIVED):
             assert m.recipients == [spec.office.email]
             assert "/status/" not in m.text_body
+        elif m.template == MailTemplate.UNIT_CHANGE:  # the unit's contact: the unit link, not the applicant's
+            assert m.recipients == ["hr@unit.example.cn"] and "/status/" not in m.text_body + m.html_body
+            assert f"{base}/unit/" in m.text_body and f'href="{base}/unit/' in m.html_body
+            assert "本单位已推荐 1 名，推荐名额 3 名。" in m.text_body
         else:
             assert f"{base}/status/" in m.text_body and f'href="{base}/status/' in m.html_body
             assert spec.office.contacts[0].phone in m.text_body and spec.office.email in m.html_body

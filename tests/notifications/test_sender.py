@@ -24,7 +24,9 @@ from core.errors import JingongError
 from nominations.models import NominationKind
 from nominations.states import State
 from notifications import background, drain, probe, transports
-from notifications.models import MailStatus, OutboxMail
+from notifications.context import nomination_context
+from notifications.models import MailStatus, MailTemplate, OutboxMail
+from notifications.queue import queue_mail
 from storage.db import unit_of_work
 from tests.factories import create_nomination
 from tests.notifications.conftest import SmtpServer, free_port, settings_for
@@ -64,19 +66,20 @@ def test_what_arrives_is_right(uow, engine, campaign, spec, clock, smtp_server, 
         n = create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id,
                               name="张师傅", employer="重庆江津某齿轮厂")
     report = drain.drain(engine, _transport(mail_settings), settings=mail_settings)
-    assert (report.sent, report.failed, report.retried) == (1, 0, 0)
-    [arrived] = smtp_server.arrived
-    [row] = _rows(uow)
+    assert (report.sent, report.failed, report.retried) == (2, 0, 0)  # the applicant's, the unit's
+    arrived, to_unit = smtp_server.arrived
+    row, unit_row = _rows(uow)
     assert row.status == MailStatus.SENT and row.sent_at == clock.now() and row.attempts == 1
     assert arrived.mail_from == "noreply@jingong.local"
-    assert arrived.rcpt_tos == [n.applicant_email, "hr@unit.example.cn"]
+    assert arrived.rcpt_tos == [n.applicant_email] and to_unit.rcpt_tos == ["hr@unit.example.cn"]
+    assert to_unit.message["Message-ID"] == unit_row.message_id and unit_row.status == MailStatus.SENT
     raw = arrived.data
     assert raw.isascii()  # 7-bit on the wire: headers RFC 2047, bodies base64
     assert b"=?utf-8?" in raw
     message = arrived.message
     assert message["Subject"] == "【津工精匠】申报已提交：张师傅"
     assert message["From"].addresses[0].display_name == "津工精匠评选组委会办公室"
-    assert message["To"] == f"{n.applicant_email}, hr@unit.example.cn"
+    assert message["To"] == n.applicant_email
     assert message["Message-ID"] == row.message_id
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
@@ -159,10 +162,10 @@ def test_a_5xx_on_data_fails_at_once(uow, engine, campaign, spec, clock, smtp_se
 
 def test_some_recipients_refused_the_others_served(uow, engine, campaign, spec, clock, smtp_server, mail_settings):
     with uow() as session:
-        unit = campaigns.list_units(session, campaign.id)[0]
-        unit.contact_email = "gone@unit.example.cn"
-        session.add(unit)
-        create_nomination(session, campaign, spec, State.SUBMITTED, kind=NominationKind.UNIT, unit_id=unit.id)
+        n = create_nomination(session, campaign, spec, State.DRAFT, applicant_email=None)  # no mail of its own
+        queue_mail(session, key="two", template=MailTemplate.SUBMIT, nomination_id=n.id,
+                   recipients=["here@unit.example.cn", "gone@unit.example.cn"],
+                   context={**nomination_context(session, n, spec), "at_local": "2021年5月1日 10:00"})
     smtp_server.recorder.refuse = {"gone@unit.example.cn": "550 5.1.1 No such user"}
     assert drain.drain(engine, _transport(mail_settings), settings=mail_settings).sent == 1
     [row] = _rows(uow)
