@@ -145,7 +145,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from web import api, committee, exports, health, portal, public, transparency, votes
+    from web import api, committee, exports, health, office, portal, public, transparency, votes
 
     # The voting routes are matched first: the crowd's POST /api/votes then skips matching every
     # other route (no path of one router matches another's, tests/web/test_routes.py checks).
@@ -153,6 +153,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(portal.router)
+    app.include_router(office.router)
     app.include_router(committee.router)
     app.include_router(public.router)
     app.include_router(exports.router)

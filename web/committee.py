@@ -1,5 +1,5 @@
-"""The committee dashboard: login, queues, decisions, shortlist, review board, objections,
-audit trail, calendar, outbox, users. Every POST form carries the session's CSRF token."""
+"""The committee's pages: login, queues, decisions, shortlist, review board, objections, calendar,
+users (the dashboard, outbox and audit trail are in web/office.py). Every POST form carries the session's CSRF token."""
 
 from __future__ import annotations
 
@@ -25,12 +25,9 @@ from nominations import attachments
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
-from notifications import outbox
 from objections import service as objections
-from objections.models import ObjectionStatus
 from stages import jobs
 from stages import service as stages
-from stages.models import StepKind
 from voting import tally
 from web import flash, security
 from web.deps import (
@@ -107,20 +104,6 @@ def logout(request: Request, session: SessionDep) -> Response:
 # --- overview -----------------------------------------------------------------------------------
 
 
-@router.get("")
-def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-              spec: SpecDep) -> Response:
-    counts = nominations.count_by_state(session, campaign.id or 0)
-    return page(request, "dashboard.html", {
-        "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
-        "windows": campaigns.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
-        "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
-        "blocked": stages.blocked_steps(session, campaign.id or 0),
-        "shortfall": shortfall.shortage(session, campaign.id or 0) if _review_blocked(session, campaign) else None,
-        "may_stages": accounts.may(Role(user.role), "stages"),
-    })
-
-
 def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
     return stages.upcoming(session, campaign.id or 0)[:12]
 
@@ -137,11 +120,6 @@ def _after_steps(request: Request, results: list[jobs.StepResult], done: str, bl
         why = results[-1].problem_zh or results[-1].summary
         return flash.redirect(request, "/committee", f"{blocked_prefix}仍未能执行：{why}", "error")
     return flash.redirect(request, "/committee", done)
-
-
-def _review_blocked(session: Session, campaign: Campaign) -> bool:
-    return any(s.stage == StageName.REVIEW and s.kind is StepKind.CLOSE
-               for s in stages.blocked_steps(session, campaign.id or 0))
 
 
 @router.post("/review/shortfall", dependencies=[CsrfChecked, AdminOnly])
@@ -391,28 +369,7 @@ async def objection_rule(objection_id: ObjectionId, request: Request, user: Curr
     return flash.redirect(request, "/committee/objections", f"已作出处理：{ruling}")
 
 
-# --- audit trail, outbox, users -----------------------------------------------------------------
-
-
-@router.get("/audit")
-def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    q = request.query_params
-    raw_id, actor = q.get("nomination", ""), q.get("actor", "").strip() or None
-    nomination_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None
-    event = Event(q["event"]) if q.get("event") in {e.value for e in Event} else None
-    transitions = queries.search_log(session, campaign.id or 0, nomination_id=nomination_id, actor=actor, event=event)
-    events = audit.list_events(session, campaign_id=campaign.id, action=q.get("action", "").strip() or None,
-                               actor=actor, limit=300,
-                               subject=f"nomination:{nomination_id}" if nomination_id is not None else None)
-    return page(request, "audit.html", {"transitions": transitions, "events": events, "f": dict(q),
-                                        "all_events": list(Event)})
-
-
-@router.get("/mail", dependencies=[Depends(require("mail"))])
-def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    return page(request, "mail.html", {"mails": outbox.list_mail(session, limit=200),
-                                       "counts": outbox.counts_by_status(session),
-                                       "held": outbox.outbox_held(session)})
+# --- users -----------------------------------------------------------------
 
 
 @router.get("/users", dependencies=[AdminOnly])
