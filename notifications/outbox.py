@@ -56,15 +56,17 @@ def release(
     if (mail_id is None) == (not all_held):
         raise ValidationFailed("release needs either a mail id or all_held")
     now = clock.now()
+    campaign_id = None
     if mail_id is not None:
         mail = get_mail(session, mail_id)
         if mail.status != MailStatus.HELD:
             raise InvalidTransition(f"mail {mail_id} is {mail.status.value}, not held")
         count = release_held(session, now, col(OutboxMail.id) == mail_id)
+        campaign_id = mail.campaign_id
     else:
         count = release_held(session, now)
     audit.record(session, actor=actor, action="mail.release", subject=f"mail:{mail_id}" if mail_id else "mail:all",
-                 reason=reason, data={"released": count})
+                 reason=reason, data={"released": count}, campaign_id=campaign_id)
     return count
 
 

@@ -26,7 +26,7 @@ from nominations import progress
 from nominations import service as nominations
 from nominations.states import State
 from notifications import outbox
-from notifications.models import MailStatus, MailTemplate
+from notifications.models import MailStatus, MailTemplate, OutboxMail
 from objections import service as objections
 from objections.models import ObjectionStatus
 from stages import service as stages
@@ -210,6 +210,16 @@ def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign
 # --- the outbox ----------------------------------------------------------------------------------
 
 
+def why_held(session: Session, mail: OutboxMail) -> str:
+    """Why a held mail waits, in Chinese (a decision waits for its stage's announcement)."""
+    if mail.status != MailStatus.HELD:
+        return ""
+    if mail.hold_stage and mail.campaign_id:
+        titles = {s.name: s.title for s in campaigns.list_stages(session, mail.campaign_id)}
+        return f"待“{titles.get(mail.hold_stage, mail.hold_stage)}”结果公布后发送"
+    return mail.hold_reason or ""
+
+
 @router.get("/mail", dependencies=[MailOnly])
 def mail_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     q = request.query_params
@@ -223,14 +233,15 @@ def mail_page(request: Request, user: CurrentUser, session: SessionDep) -> Respo
         "mails": rows, "counts": outbox.counts_by_status(session), "held": outbox.outbox_held(session),
         "f": {"status": status.value if status else "", "kind": template or "", "q": recipient or ""},
         "pager": pager(number, MAIL_PER_PAGE, total, dict(q)), "statuses": list(MailStatus),
-        "status_zh": MAIL_STATUS_ZH, "kinds": MAIL_TEMPLATE_ZH,
+        "status_zh": MAIL_STATUS_ZH, "kinds": MAIL_TEMPLATE_ZH, "why_held": {m.id: why_held(session, m) for m in rows},
     })
 
 
 @router.get("/mail/{mail_id}", dependencies=[MailOnly])
 def mail_preview(mail_id: MailId, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     return render(request, "committee/mail_preview.html", {
-        "m": outbox.get_mail(session, mail_id), "kinds": MAIL_TEMPLATE_ZH, "held": outbox.outbox_held(session)})
+        "m": (mail := outbox.get_mail(session, mail_id)), "kinds": MAIL_TEMPLATE_ZH,
+        "held": outbox.outbox_held(session), "why_held": why_held(session, mail)})
 
 
 @router.get("/mail/{mail_id}/body", dependencies=[MailOnly])

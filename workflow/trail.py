@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from accounts.models import User
 from audit.models import AuditEvent
+from campaigns import service as campaigns
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
 from workflow.machine import EVENT_LABELS_ZH, Event
@@ -33,8 +34,9 @@ ACTION_LABELS_ZH = {
     "mail.release": "放行邮件", "mail.resend": "重新发送邮件", "mail.announce": "公布后发送通知",
     "mail.announce_scheduled": "定时公布通知", "vote_invalidated": "作废选票", "votes_flagged": "异常投票提示",
     "votes_frozen": "冻结计票", "tally_published": "公布计票", "tally_corrected": "更正计票",
-    "server_started": "服务启动",
+    "server_started": "服务启动", "chain_head_published": "公布审计链头",
 }
+STEP_ZH = {"open": "开始", "close": "截止"}
 #: the newest rows an export holds at most (a campaign's whole trail is a few thousand)
 EXPORT_LIMIT = 50_000
 
@@ -60,6 +62,7 @@ class TrailRow:
     actor: str  # as recorded, e.g. user:admin
     actor_zh: str
     reason: str
+    link: str = ""  # where the object of an act is shown (a mail's preview)
 
 
 def actor_zh(actor: str, names: dict[str, str]) -> str:
@@ -89,6 +92,21 @@ def _event_zh(value: str) -> str:
         return value
 
 
+def subject_zh(subject: str, titles: dict[str, str], names: dict[str, str]) -> tuple[str, str]:
+    """What an act was done to, in words, and the page that shows it (if any)."""
+    kind, _, rest = subject.partition(":")
+    if kind == "mail":
+        return ("全部已暂停的邮件", "") if rest == "all" else (f"第{rest}号邮件", f"/committee/mail/{rest}")
+    if subject == "outbox":
+        return "发件箱", "/committee/mail"
+    if kind == "user":
+        return f"用户 {names.get(rest) or rest}", ""
+    if kind in titles:
+        step = rest.partition(":")[0]
+        return titles[kind] + ("截止提醒" if step == "reminder" else STEP_ZH.get(step, "")), "/committee/calendar"
+    return subject, ""
+
+
 def _nomination_of(subject: str) -> int | None:
     kind, _, rest = subject.partition(":")
     return int(rest) if kind == "nomination" and rest.isdigit() and len(rest) < 10 else None
@@ -114,8 +132,13 @@ def _transitions(campaign_id: int, f: TrailFilter, names: dict[str, str]) -> Any
     return query
 
 
+def _of_campaign(campaign_id: int) -> Any:
+    return or_(col(AuditEvent.campaign_id) == campaign_id, col(AuditEvent.campaign_id).is_(None))
+
+
 def _events(campaign_id: int, f: TrailFilter, names: dict[str, str]) -> Any:
-    query = select(AuditEvent).where(AuditEvent.campaign_id == campaign_id)
+    # acts of no campaign (logins, the outbox switch) belong to every campaign's trail
+    query = select(AuditEvent).where(_of_campaign(campaign_id))
     if f.nomination_id is not None:
         query = query.where(AuditEvent.subject == f"nomination:{f.nomination_id}")
     if f.action:
@@ -160,24 +183,27 @@ def search(session: Session, campaign_id: int, f: TrailFilter, *, offset: int = 
     ids = {r.nomination_id for r in merged if isinstance(r, TransitionRecord)}
     ids |= {n for r in merged if isinstance(r, AuditEvent) and (n := _nomination_of(r.subject)) is not None}
     candidates = {n.id: n.name or "" for n in session.exec(select(Nomination).where(col(Nomination.id).in_(ids)))}
-    return [_row(r, names, candidates) for r in merged], total
+    titles = {s.name: s.title for s in campaigns.list_stages(session, campaign_id)}
+    return [_row(r, names, candidates, titles) for r in merged], total
 
 
 def _at(r: TransitionRecord | AuditEvent) -> datetime:
     return r.at
 
 
-def _row(r: TransitionRecord | AuditEvent, names: dict[str, str], candidates: dict[int | None, str]) -> TrailRow:
+def _row(r: TransitionRecord | AuditEvent, names: dict[str, str], candidates: dict[int | None, str],
+         titles: dict[str, str]) -> TrailRow:
     if isinstance(r, TransitionRecord):
         return TrailRow(r.received_at or r.at, "transition", _event_zh(r.event), r.nomination_id,
                         candidates.get(r.nomination_id, ""), f"{_state_zh(r.from_state)} → {_state_zh(r.to_state)}",
                         r.actor, actor_zh(r.actor, names), r.reason or "")
     nomination_id = _nomination_of(r.subject)
+    what, link = ("", "") if nomination_id is not None else subject_zh(r.subject, titles, names)
     return TrailRow(r.at, "event", ACTION_LABELS_ZH.get(r.action, r.action), nomination_id,
                     candidates.get(nomination_id, "") if nomination_id is not None else "",
-                    "" if nomination_id is not None else r.subject, r.actor, actor_zh(r.actor, names), r.reason or "")
+                    what, r.actor, actor_zh(r.actor, names), r.reason or "", link)
 
 
 def actions_in_use(session: Session, campaign_id: int) -> list[str]:
-    rows = session.exec(select(AuditEvent.action).where(AuditEvent.campaign_id == campaign_id).distinct())
+    rows = session.exec(select(AuditEvent.action).where(_of_campaign(campaign_id)).distinct())
     return sorted(rows)
