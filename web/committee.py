@@ -44,7 +44,7 @@ from web.errors import message_zh
 from web.schemas import AttachmentId, NominationId, ObjectionId, UserId
 from web.templating import render
 from web.uploads import send_file
-from workflow import bulk, permissions, queries, shortfall
+from workflow import bulk, permissions, queries, shortfall, trail
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
 
@@ -251,6 +251,7 @@ def nomination_page(nomination_id: NominationId, request: Request, user: Current
         "conflict": bulk.has_conflict(user, n), "conditions": {c.code: c.text for c in spec.priority_conditions},
         "objections": objections.of_nomination(session, nomination_id),
         "may_paper": accounts.may(Role(user.role), "paper"), "tally": _tally(session, campaign, n),
+        "names": trail.member_names(session),
     })
 
 
@@ -353,6 +354,7 @@ def objection_queue(request: Request, user: CurrentUser, session: SessionDep, ca
                                                            states=[State.ON_HOLD, State.VETTED, State.DISQUALIFIED,
                                                                    State.PUBLICIZED])}
     return page(request, "objections.html", {"rows": rows, "names": names,
+                                             "names_of_members": trail.member_names(session),
                                              "may_rule": permissions.may_fire(Role(user.role), Event.UPHOLD_OBJECTION)})
 
 

@@ -16,6 +16,7 @@ from core.beijing import BEIJING, beijing_text
 from nominations.states import STATE_LABELS_ZH, State
 from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
+from workflow.trail import actor_zh as trail_actor_zh
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -23,6 +24,7 @@ TRACK_LABELS_ZH = {"main": "津工精匠", "finalist": "津工精匠入围奖"}
 KIND_LABELS_ZH = {"unit": "单位推荐（附件2）", "self": "个人自荐（附件3）"}
 
 
+OBJECTION_STATUS_ZH = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
 MAIL_STATUS_ZH = {"held": "已暂停", "queued": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
 
 
@@ -69,6 +71,8 @@ env.filters.update(
     bj=beijing_text,
     bjt=bjt,
     mail_status_zh=lambda v: MAIL_STATUS_ZH.get(str(v), str(v)),
+    objection_status_zh=lambda v: OBJECTION_STATUS_ZH.get(str(v), str(v)),
+    actor_zh=lambda v, names=None: trail_actor_zh(str(v), names or {}),
     bjs=lambda v: beijing_text(v, seconds=True),
     ymd=date_text,
     iso_local=iso_local,

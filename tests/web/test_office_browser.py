@@ -93,6 +93,11 @@ def _shots(browser: Any, watch: CspWatch, url: str, cookies: list[Any], folder: 
             page.wait_for_load_state("load")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= viewport["width"] + 1, f"{path} is {width}px wide at {size}"
+            if page.locator("iframe.preview").count():  # the mail as the recipient sees it, at this size too
+                assert "同志" in (page.frame_locator("iframe.preview").locator("body").text_content() or "")
+                page.wait_for_timeout(300)  # the frame paints in its own process
+                page.locator("iframe.preview").scroll_into_view_if_needed()
+                page.locator("iframe.preview").screenshot(path=str(folder / f"office-{name}-frame-{size}.png"))
             page.screenshot(path=str(folder / f"office-{name}-{size}.png"), full_page=True)
         page.close()
 
