@@ -20,6 +20,7 @@ from accounts.models import Role
 from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import StageName
+from core import clock
 from core.beijing import BEIJING
 from core.errors import InvalidTransition, JingongError, ValidationFailed
 from nominations import progress
@@ -126,6 +127,7 @@ class DayChart:
     deadline: datetime
     deadline_x: float
     total: int
+    now_x: float | None  # where now is, while it is inside the chart
 
 
 CHART_W, CHART_H, CHART_LEFT, CHART_BOTTOM, CHART_TOP = 720, 220, 36, 30, 24
@@ -150,10 +152,16 @@ def day_chart(session: Session, campaign: Campaign) -> DayChart | None:
         height = plot_h * per_day.get(day, 0) / top_count
         bars.append(DayBar(day, per_day.get(day, 0), CHART_LEFT + i * slot + slot * 0.15,
                            CHART_TOP + plot_h - height, height, i % step == 0 or day == deadline.date()))
-    into_day = (deadline - datetime.combine(deadline.date(), datetime.min.time(), BEIJING)).total_seconds() / 86400
-    deadline_x = CHART_LEFT + ((deadline.date() - start).days + into_day) * slot
-    return DayChart(CHART_W, CHART_H, CHART_LEFT, CHART_BOTTOM, slot * 0.7, top_count, bars, deadline, deadline_x,
-                    sum(per_day.values()))
+
+    def x_of(at: datetime) -> float:
+        local = at.astimezone(BEIJING)
+        into_day = (local - datetime.combine(local.date(), datetime.min.time(), BEIJING)).total_seconds() / 86400
+        return CHART_LEFT + ((local.date() - start).days + into_day) * slot
+
+    now = clock.now()
+    inside = start <= now.astimezone(BEIJING).date() <= last and now < deadline
+    return DayChart(CHART_W, CHART_H, CHART_LEFT, CHART_BOTTOM, slot * 0.7, top_count, bars, deadline, x_of(deadline),
+                    sum(per_day.values()), x_of(now) if inside else None)
 
 
 @dataclass(frozen=True)
@@ -174,10 +182,9 @@ def todos(session: Session, campaign: Campaign, role: Role) -> list[Todo]:
         Todo("名候选人异议核查中", "/committee/review", counts.get(State.ON_HOLD, 0)),
     ]
     if accounts.may(role, "mail"):
-        held = outbox.counts_by_status(session)[MailStatus.HELD]
-        failed = outbox.counts_by_status(session)[MailStatus.FAILED]
-        items += [Todo("封邮件已暂停、待公布或放行", "/committee/mail?status=held", held),
-                  Todo("封邮件发送失败", "/committee/mail?status=failed", failed)]
+        mail = outbox.counts_by_status(session)
+        items += [Todo("封邮件已暂停、待公布或放行", "/committee/mail?status=held", mail[MailStatus.HELD]),
+                  Todo("封邮件发送失败", "/committee/mail?status=failed", mail[MailStatus.FAILED])]
     return [t for t in items if t.count]
 
 

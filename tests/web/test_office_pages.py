@@ -194,6 +194,11 @@ def test_dashboard_at_a_glance(as_member: Any, engine: Any, campaign: Any, spec:
     assert f"{unit.quota + 1}</span>件申报已提交、待资格审核" in page
     assert 'href="/committee/screening?state=submitted"' in page
     assert "截止 2021-05-31 18:00" in page and "<svg class=\"chart\"" in page
+    assert 'class="today"' in page  # 1 May, inside the nomination window
+    clock.set(beijing(2021, 6, 2, 9, 0))
+    later, _ = as_member("office2")
+    after = later.get("/committee").text
+    assert "每日提交申报" in after and 'class="today"' not in after
     assert f"共{unit.quota + 1}件" in page
     assert "接下来的定时步骤" in page
     reviewer, _ = as_member("rev", Role.REVIEWER)
