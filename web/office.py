@@ -140,7 +140,8 @@ def day_chart(session: Session, campaign: Campaign) -> DayChart | None:
     first, deadline = window.opens_at.astimezone(BEIJING), window.closes_at.astimezone(BEIJING)
     per_day = Counter(at.astimezone(BEIJING).date() for at in progress.submitted_instants(session, campaign.id or 0))
     last = max([deadline.date(), *per_day]) if per_day else deadline.date()
-    start = min([first.date(), *per_day]) if per_day else first.date()
+    # from the first submission (the empty weeks after the opening say nothing), two weeks at least
+    start = min([*per_day, deadline.date() - timedelta(days=14)]) if per_day else first.date()
     days = [start + timedelta(days=i) for i in range((last - start).days + 1)]
     top = max(per_day.values(), default=0)
     top_count = max(4, math.ceil(top / 4) * 4)  # four even gridlines
