@@ -43,6 +43,7 @@ CANDIDATE_COLUMNS: list[tuple[str, str]] = [
     ("employer", "单位"), ("position", "职务"), ("technical_grade", "技术等级（职称）"), ("years_of_service", "工龄"),
     ("phone", "联系电话"), ("honours", "已获荣誉"), ("achievements", "主要技术成果"), ("deeds", "主要事迹"),
     ("priority_conditions", "优先推荐条件"), ("state", "状态"), ("paper_copies_received", "纸质材料（份）"),
+    ("submitted_at", "提交时间（北京时间）"),
 ]
 RESULT_STATES = (State.VETTED, State.ON_HOLD, State.PUBLICIZED, State.COMMENDED)
 

@@ -78,6 +78,9 @@ def test_candidates_sheet_is_usable_by_a_clerk(as_member: Any, engine: Any, camp
     assert name_width < 20  # widths follow the content, not one fixed width
     birth = ws.cell(row=3, column=header.index("出生日期") + 1)
     assert isinstance(birth.value, datetime) and birth.number_format == "yyyy-mm-dd"  # a real date
+    submitted = ws.cell(row=3, column=header.index("提交时间（北京时间）") + 1)
+    assert isinstance(submitted.value, datetime) and submitted.number_format == "yyyy-mm-dd hh:mm"
+    assert submitted.value.tzinfo is None  # Excel has no zones: Beijing wall-clock time
 
 
 def test_results_sheet_has_vote_counts_and_review_notes(as_member: Any, engine: Any, campaign: Any,
