@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import String, cast, func, or_, update
 from sqlmodel import Session, col, select
 
 from audit import service as audit
@@ -56,15 +56,17 @@ def release(
     if (mail_id is None) == (not all_held):
         raise ValidationFailed("release needs either a mail id or all_held")
     now = clock.now()
+    campaign_id = None
     if mail_id is not None:
         mail = get_mail(session, mail_id)
         if mail.status != MailStatus.HELD:
             raise InvalidTransition(f"mail {mail_id} is {mail.status.value}, not held")
         count = release_held(session, now, col(OutboxMail.id) == mail_id)
+        campaign_id = mail.campaign_id
     else:
         count = release_held(session, now)
     audit.record(session, actor=actor, action="mail.release", subject=f"mail:{mail_id}" if mail_id else "mail:all",
-                 reason=reason, data={"released": count})
+                 reason=reason, data={"released": count}, campaign_id=campaign_id)
     return count
 
 
@@ -130,3 +132,42 @@ def due_count(session: Session, now: datetime | None = None) -> int:
             or_(col(OutboxMail.next_attempt_at).is_(None), col(OutboxMail.next_attempt_at) <= now),
         )
     ).one()
+
+
+#: the office's own hold of one mail: released only by hand (no stage announcement frees it)
+OFFICE_HOLD = "组委会暂停"
+
+
+def hold(session: Session, mail_id: int, *, actor: Actor, reason: str | None = None) -> OutboxMail:
+    """Keep one queued mail back until the office releases it. Audited. The status check and the
+    change are one statement, so a sender that claimed it first wins and the hold is refused."""
+    mail = get_mail(session, mail_id)
+    table = OutboxMail.__table__  # type: ignore[attr-defined]
+    changed = session.execute(
+        update(table).where(table.c.id == mail_id, table.c.status == MailStatus.QUEUED.value)
+        .values(status=MailStatus.HELD.value, hold_reason=OFFICE_HOLD, hold_stage=None, release_after=None)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(mail)
+    if not changed:
+        raise InvalidTransition(f"mail {mail_id} is {mail.status.value}; only queued mail can be held")
+    audit.record(session, actor=actor, action="mail.hold_one", subject=f"mail:{mail_id}", reason=reason,
+                 campaign_id=mail.campaign_id)
+    return mail
+
+
+def search_mail(
+    session: Session, *, status: MailStatus | None = None, recipient: str | None = None,
+    template: str | None = None, offset: int = 0, limit: int = 50,
+) -> tuple[list[OutboxMail], int]:
+    """One page of the outbox (newest first) and how many mails the filter finds in all;
+    ``recipient`` matches part of an address."""
+    query = select(OutboxMail)
+    if status is not None:
+        query = query.where(OutboxMail.status == status.value)
+    if template:
+        query = query.where(OutboxMail.template == template)
+    if recipient:
+        query = query.where(cast(col(OutboxMail.recipients), String).contains(recipient))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(OutboxMail.id).desc()).offset(offset).limit(limit))
+    return list(rows), int(total)

@@ -152,6 +152,7 @@ def create_app(
         documents,
         exports,
         health,
+        office,
         portal,
         public,
         transparency,
@@ -165,6 +166,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(portal.router)
+    app.include_router(office.router)
     app.include_router(committee.router)
     app.include_router(committee_units.router)
     app.include_router(unit_portal.router)

@@ -1,5 +1,5 @@
-"""The committee dashboard: login, queues, decisions, shortlist, review board, objections,
-audit trail, calendar, outbox, users. Every POST form carries the session's CSRF token."""
+"""The committee's pages: login, queues, decisions, shortlist, review board, objections, calendar,
+users (the dashboard, outbox and audit trail are in web/office.py). Every POST form carries the session's CSRF token."""
 
 from __future__ import annotations
 
@@ -25,13 +25,10 @@ from nominations import attachments
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
-from notifications import outbox
 from objections import service as objections
-from objections.models import ObjectionStatus
 from stages import jobs
 from stages import review as bring_back
 from stages import service as stages
-from stages.models import StepKind
 from voting import tally
 from web import flash, security
 from web.deps import (
@@ -48,7 +45,7 @@ from web.errors import message_zh
 from web.schemas import AttachmentId, NominationId, ObjectionId, UserId
 from web.templating import render
 from web.uploads import send_file
-from workflow import bulk, permissions, queries, shortfall
+from workflow import bulk, permissions, queries, shortfall, trail
 from workflow.machine import EVENT_LABELS_ZH, Event, allowed_events
 from workflow.models import TransitionRecord
 
@@ -108,22 +105,6 @@ def logout(request: Request, session: SessionDep) -> Response:
 # --- overview -----------------------------------------------------------------------------------
 
 
-@router.get("")
-def dashboard(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-              spec: SpecDep) -> Response:
-    counts = nominations.count_by_state(session, campaign.id or 0)
-    review_blocked = _review_blocked(session, campaign)
-    return page(request, "dashboard.html", {
-        "campaign": campaign, "counts": [(s, counts.get(s, 0)) for s in State],
-        "windows": campaigns.calendar(session, campaign), "upcoming": _upcoming(session, campaign),
-        "open_objections": len(objections.list_objections(session, campaign.id or 0, ObjectionStatus.OPEN)),
-        "blocked": stages.blocked_steps(session, campaign.id or 0),
-        "shortfall": shortfall.shortage(session, campaign.id or 0) if review_blocked else None,
-        "next_in_line": bring_back.next_in_line(session, campaign.id or 0) if review_blocked else None,
-        "may_stages": accounts.may(Role(user.role), "stages"),
-    })
-
-
 def _upcoming(session: Session, campaign: Campaign) -> list[Any]:
     return stages.upcoming(session, campaign.id or 0)[:12]
 
@@ -140,11 +121,6 @@ def _after_steps(request: Request, results: list[jobs.StepResult], done: str, bl
         why = results[-1].problem_zh or results[-1].summary
         return flash.redirect(request, "/committee", f"{blocked_prefix}仍未能执行：{why}", "error")
     return flash.redirect(request, "/committee", done)
-
-
-def _review_blocked(session: Session, campaign: Campaign) -> bool:
-    return any(s.stage == StageName.REVIEW and s.kind is StepKind.CLOSE
-               for s in stages.blocked_steps(session, campaign.id or 0))
 
 
 @router.post("/review/shortfall", dependencies=[CsrfChecked, AdminOnly])
@@ -290,6 +266,7 @@ def nomination_page(nomination_id: NominationId, request: Request, user: Current
         "conflict": bulk.has_conflict(user, n), "conditions": {c.code: c.text for c in spec.priority_conditions},
         "objections": objections.of_nomination(session, nomination_id),
         "may_paper": accounts.may(Role(user.role), "paper"), "tally": _tally(session, campaign, n),
+        "names": trail.member_names(session),
     })
 
 
@@ -392,6 +369,7 @@ def objection_queue(request: Request, user: CurrentUser, session: SessionDep, ca
                                                            states=[State.ON_HOLD, State.VETTED, State.DISQUALIFIED,
                                                                    State.PUBLICIZED])}
     return page(request, "objections.html", {"rows": rows, "names": names,
+                                             "names_of_members": trail.member_names(session),
                                              "may_rule": permissions.may_fire(Role(user.role), Event.UPHOLD_OBJECTION)})
 
 
@@ -408,28 +386,7 @@ async def objection_rule(objection_id: ObjectionId, request: Request, user: Curr
     return flash.redirect(request, "/committee/objections", f"已作出处理：{ruling}")
 
 
-# --- audit trail, outbox, users -----------------------------------------------------------------
-
-
-@router.get("/audit")
-def audit_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    q = request.query_params
-    raw_id, actor = q.get("nomination", ""), q.get("actor", "").strip() or None
-    nomination_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None
-    event = Event(q["event"]) if q.get("event") in {e.value for e in Event} else None
-    transitions = queries.search_log(session, campaign.id or 0, nomination_id=nomination_id, actor=actor, event=event)
-    events = audit.list_events(session, campaign_id=campaign.id, action=q.get("action", "").strip() or None,
-                               actor=actor, limit=300,
-                               subject=f"nomination:{nomination_id}" if nomination_id is not None else None)
-    return page(request, "audit.html", {"transitions": transitions, "events": events, "f": dict(q),
-                                        "all_events": list(Event)})
-
-
-@router.get("/mail", dependencies=[Depends(require("mail"))])
-def mail_page(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    return page(request, "mail.html", {"mails": outbox.list_mail(session, limit=200),
-                                       "counts": outbox.counts_by_status(session),
-                                       "held": outbox.outbox_held(session)})
+# --- users -----------------------------------------------------------------
 
 
 @router.get("/users", dependencies=[AdminOnly])

@@ -15,6 +15,7 @@ the office have no internet, so those pages stay blank there; ``/openapi.json`` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -35,6 +36,13 @@ DOCS_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+#: a mail's HTML part in the outbox preview (web/office.py): the mail's inline styles, nothing
+#: else (no script, no fetch, a sandbox of its own), framed only by our own preview page
+MAIL_BODY_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'"
+)
+MAIL_BODY_PATH = re.compile(r"/committee/mail/[0-9]+/body")
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=()"
 #: one year; no includeSubDomains: the office's other hosts under the same domain are not ours to decide
 HSTS = "max-age=31536000"
@@ -42,13 +50,14 @@ HSTS = "max-age=31536000"
 Headers = list[tuple[bytes, bytes]]
 
 
-def security_headers(*, https: bool, content_security_policy: str = CONTENT_SECURITY_POLICY) -> Headers:
+def security_headers(*, https: bool, content_security_policy: str = CONTENT_SECURITY_POLICY,
+                     frame_options: str = "DENY") -> Headers:
     """The headers every answer carries; Strict-Transport-Security only when served over https."""
     pairs = [
         ("content-security-policy", content_security_policy),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),  # the applicant's /status/{token} link never leaves in a Referer
-        ("x-frame-options", "DENY"),
+        ("x-frame-options", frame_options),
         ("permissions-policy", PERMISSIONS_POLICY),
     ]
     if https:
@@ -63,12 +72,17 @@ class SecurityHeaders:
         self.app = app
         self.headers = security_headers(https=https)
         self.docs_headers = security_headers(https=https, content_security_policy=DOCS_CONTENT_SECURITY_POLICY)
+        self.mail_body_headers = security_headers(
+            https=https, content_security_policy=MAIL_BODY_CONTENT_SECURITY_POLICY, frame_options="SAMEORIGIN")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.docs_headers if scope["path"] in DOCS_PATHS else self.headers
+        path = scope["path"]
+        extra = (self.docs_headers if path in DOCS_PATHS
+                 else self.mail_body_headers if path.startswith("/committee/mail/") and MAIL_BODY_PATH.fullmatch(path)
+                 else self.headers)
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":

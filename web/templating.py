@@ -16,11 +16,21 @@ from core.beijing import BEIJING, beijing_text
 from nominations.states import STATE_LABELS_ZH, State
 from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
+from workflow.trail import actor_zh as trail_actor_zh
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 TRACK_LABELS_ZH = {"main": "津工精匠", "finalist": "津工精匠入围奖"}
 KIND_LABELS_ZH = {"unit": "单位推荐（附件2）", "self": "个人自荐（附件3）"}
+
+
+OBJECTION_STATUS_ZH = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
+MAIL_STATUS_ZH = {"held": "已暂停", "queued": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+
+
+def bjt(value: datetime | None) -> str:
+    """The one format of an instant on committee pages: Beijing wall-clock, e.g. 2021-05-31 18:00."""
+    return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def date_text(value: date | None) -> str:
@@ -59,6 +69,10 @@ env = templates.env
 env.autoescape = True  # every template, whatever its suffix
 env.filters.update(
     bj=beijing_text,
+    bjt=bjt,
+    mail_status_zh=lambda v: MAIL_STATUS_ZH.get(str(v), str(v)),
+    objection_status_zh=lambda v: OBJECTION_STATUS_ZH.get(str(v), str(v)),
+    actor_zh=lambda v, names=None: trail_actor_zh(str(v), names or {}),
     bjs=lambda v: beijing_text(v, seconds=True),
     ymd=date_text,
     iso_local=iso_local,

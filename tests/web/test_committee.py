@@ -244,7 +244,7 @@ def test_paper_copies_are_recorded_and_audited(as_member: Any, engine: Any, camp
         assert row is not None and row.paper_copies_received == 2 and row.paper_received_at is not None
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "paper_received")).one()
     audit = member.get("/committee/audit", params={"action": "paper_received"}).text
-    assert f"nomination:{n.id}" in audit
+    assert f'href="/committee/nominations/{n.id}"' in audit and "登记纸质材料" in audit
     filtered = member.get("/committee/audit", params={"nomination": str(n.id), "event": "submit"}).text
     assert "提交申报" in filtered
 
@@ -271,7 +271,7 @@ def test_admin_creates_users(as_member: Any, make_client: Any) -> None:
 def test_calendar_and_dashboard_pages(as_member: Any) -> None:
     member, _ = as_member("office")
     assert "推荐申报" in member.get("/committee/calendar").text
-    assert "申报状态统计" in member.get("/committee").text
+    assert "各推荐单位名额使用" in member.get("/committee").text
     assert member.get("/committee/mail").status_code == 200
 
 
