@@ -339,12 +339,12 @@ def unit_usage(session: Session, campaign_id: int) -> dict[int, int]:
 
 
 def is_over_quota(session: Session, nomination: Nomination) -> bool:
+    """Beyond its unit's quota in submission order: the first ``quota`` submitted are within it."""
     if nomination.unit_id is None:
         return False
-    unit = session.get(NominatingUnit, nomination.unit_id)
-    if unit is None:
-        return False
-    return unit_usage(session, nomination.campaign_id).get(unit.id or 0, 0) > unit.quota
+    from nominations import queries  # the list queries build on this module's models only
+
+    return (nomination.id or 0) in queries.over_quota_ids(session, nomination.campaign_id, nomination.unit_id)
 
 
 def grant_extension(
