@@ -17,13 +17,16 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_
 from sqlmodel import Session, col, select
 
 from campaigns.models import NominatingUnit
-from nominations.models import Nomination, NominationKind
+from config.campaign import CampaignSpec
+from nominations import service as nominations
+from nominations.models import Attachment, Nomination, NominationKind, PriorAward
 from nominations.states import State
 
 #: states that do not use a unit's quota
 UNCOUNTED = (State.DRAFT.value, State.WITHDRAWN.value)
 MAX_PER_PAGE = 200
-SORTS = ("id", "name", "unit", "employer", "grade", "kind", "submitted", "state", "over_quota")
+SORTS = ("priority", "id", "name", "unit", "employer", "position", "grade", "kind", "submitted", "state",
+         "over_quota")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class ListQuery:
     kind: NominationKind | None = None
     grade: str | None = None
     over_quota: bool | None = None
-    sort: str = "submitted"
+    #: a column of ``SORTS``; "priority": most priority conditions first, then by submission
+    sort: str = "priority"
     descending: bool = False
     page: int = 1
     #: None: every matching row (the JSON API without paging parameters)
@@ -131,16 +135,20 @@ def _filtered(campaign_id: int, q: ListQuery, ranks: Any, columns: Sequence[Any]
 
 def _order(q: ListQuery, ranks: Any) -> list[Any]:
     over = func.coalesce(ranks.c.rank > col(NominatingUnit.quota), false())
+    submitted = func.coalesce(col(Nomination.submitted_at), col(Nomination.created_at))
     keys: dict[str, Any] = {
         "id": col(Nomination.id), "name": col(Nomination.name), "unit": col(NominatingUnit.name),
-        "employer": col(Nomination.employer), "grade": col(Nomination.technical_grade),
-        "kind": col(Nomination.kind), "state": col(Nomination.state), "over_quota": over,
-        "submitted": func.coalesce(col(Nomination.submitted_at), col(Nomination.created_at)),
+        "employer": col(Nomination.employer), "position": col(Nomination.position),
+        "grade": col(Nomination.technical_grade), "kind": col(Nomination.kind), "state": col(Nomination.state),
+        "over_quota": over, "submitted": submitted,
+        # more conditions first: the count is negated so that ascending is the natural order
+        "priority": -func.coalesce(func.json_array_length(col(Nomination.priority_conditions)), 0),
     }
-    key = keys.get(q.sort, keys["submitted"])
+    key = keys.get(q.sort, keys["priority"])
     primary = key.desc() if q.descending else key.asc()
-    # rows without a value (no unit, no grade) go last either way; the number breaks ties
-    return [key.is_(None), primary, col(Nomination.id).desc() if q.descending else col(Nomination.id).asc()]
+    tie = [submitted.desc(), col(Nomination.id).desc()] if q.descending else [submitted.asc(), col(Nomination.id).asc()]
+    # rows without a value (no unit, no grade) go last either way; then submission order
+    return [key.is_(None), primary, *tie]
 
 
 def search(session: Session, campaign_id: int, q: ListQuery) -> ListPage:
@@ -170,7 +178,27 @@ def over_quota_ids(session: Session, campaign_id: int, unit_id: int | None = Non
     )
     if unit_id is not None:
         query = query.where(Nomination.unit_id == unit_id)
-    return {int(i) for i in session.exec(query).all()}  # type: ignore[call-overload]
+    return {int(i) for i in session.exec(query).all()}
+
+
+def prior_awards_by_nomination(session: Session, rows: Sequence[Nomination],
+                               spec: CampaignSpec) -> dict[int, list[PriorAward]]:
+    """The registry rows of every nomination on a page, in one query."""
+    names = {n.name.strip() for n in rows if n.name}
+    if not names:
+        return {}
+    found = list(session.exec(select(PriorAward).where(col(PriorAward.name).in_(names),
+                                                       nominations.prior_editions_clause(spec))))
+    return {n.id or 0: [p for p in found if n.name and p.name == n.name.strip() and nominations.same_person(p, n)]
+            for n in rows}
+
+
+def attachment_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    query = (select(Attachment.nomination_id, func.count()).where(col(Attachment.nomination_id).in_(ids))
+             .group_by(col(Attachment.nomination_id)))
+    return {int(i): int(c) for i, c in session.exec(query).all()}
 
 
 def grades_in_use(session: Session, campaign_id: int) -> list[str]:
