@@ -145,7 +145,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from web import api, committee, exports, health, portal, public, transparency, votes
+    from web import api, committee, committee_review, exports, health, portal, public, transparency, votes
 
     # The voting routes are matched first: the crowd's POST /api/votes then skips matching every
     # other route (no path of one router matches another's, tests/web/test_routes.py checks).
@@ -154,6 +154,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(committee.router)
+    app.include_router(committee_review.router)
     app.include_router(public.router)
     app.include_router(exports.router)
     app.include_router(transparency.router)
