@@ -61,6 +61,8 @@
           }
         });
         say(answer.body.summary, answer.body.refused ? "error" : "notice");
+        var first = form.querySelector("tr.refused");
+        if (first) { first.scrollIntoView({block: "center"}); }
         count();
       })
       .catch(function () { say("网络错误，未能提交；勾选已保留，请重试", "error"); })
