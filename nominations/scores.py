@@ -138,6 +138,15 @@ def _total(points: Mapping[str, int], criteria: list[ReviewCriterion]) -> float:
     return round(sum(points.get(c.code, 0) * c.weight for c in criteria), 2)
 
 
+def comments_of(session: Session, nomination_id: int) -> list[tuple[str, str]]:
+    """The reviewers' remarks on a candidate as (criterion, text), without their names; shown
+    only to those who may see the scores."""
+    query = (select(ReviewScore.criterion, ReviewScore.comment)
+             .where(ReviewScore.nomination_id == nomination_id, col(ReviewScore.comment).is_not(None))
+             .order_by(col(ReviewScore.criterion), col(ReviewScore.id)))
+    return [(criterion, comment) for criterion, comment in session.exec(query).all() if comment]
+
+
 def summaries(session: Session, nomination_ids: Iterable[int], spec: CampaignSpec) -> dict[int, Summary]:
     """Mean and spread per criterion and of the total, for many candidates in one query. Call it
     only for what the asking member may see (``may_see``)."""

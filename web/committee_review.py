@@ -54,7 +54,7 @@ def list_query(params: QueryParams, *, default_states: tuple[State, ...] = (),
     unit, kind, grade, over (1/0), sort ("name", "-name" for descending), page, per_page."""
     raw_states = [s for s in params.getlist("state") if s]
     states = tuple(State(s) for s in raw_states if s in STATE_VALUES)
-    if not raw_states:
+    if not states and "all" not in raw_states:  # none asked, or none known: the default list
         states = default_states
     kind = params.get("kind")
     sort = params.get("sort") or "priority"
@@ -219,6 +219,7 @@ def _sheet_context(session: Any, user: User, n: Any, spec: Any) -> dict[str, Any
     mine = scores.sheet_of(session, user.id or 0, nid)
     return {
         "n": n, "unit": campaigns.find_unit(session, n.unit_id), "criteria": scores.criteria_of(spec),
+        "remarks": scores.comments_of(session, nid) if visible else [],
         "mine": mine, "summary": summary, "visible": visible,
         "may_score": scores.may_score(user) and n.state in scores.SCORABLE_STATES,
         "conflict": bulk.has_conflict(user, n), "reviewer": Role(user.role) == Role.REVIEWER,

@@ -44,7 +44,8 @@ def test_scores_hidden_before_own_submission_then_mean_and_spread(as_member: Any
     assert "待您评分" in board and "86.0" not in board
     assert second.post(f"/committee/review/{n.id}/scores", data=form(second_token, SHEET_B)).status_code == 303
     after = second.get(f"/committee/review/{n.id}").text
-    assert "77.0" in after  # the mean of 86 and 68
+    assert "77.0" in after and "操作精湛" in after  # the mean of 86 and 68; the first's remark, unnamed
+    assert "rev1" not in after
     assert "9.0" in after and "68–86" in after  # population sd and range of the totals
     assert "24.0" in after and "20–28" in after  # skill: mean, range
     assert "77.0" in second.get("/committee/review").text
