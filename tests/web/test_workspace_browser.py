@@ -130,6 +130,12 @@ def test_screening_queue_review_board_and_scores(browser: Any, tmp_path: Path, s
         assert "已更新" in page.locator("tr.done .row-note").first.text_content()
         assert "2项状态改变" in page.text_content("#bulk-result") and "1项未执行" in page.text_content("#bulk-result")
         page.screenshot(path=str(screenshots / "workspace-bulk-refused-desktop.png"), full_page=False)
+        # the shortlist is saved as a whole: its search hides rows in the page and keeps their ticks
+        page.goto("/committee/shortlist")
+        page.fill("#row-filter", "师傅63")
+        assert page.locator("#shortlist-table tbody tr:visible").count() == 1
+        assert "显示1 / 3项" in page.text_content("#row-filter-count")
+        assert page.locator("tr", has_text="已入选者").locator("input").is_checked()
         cookies = page.context.cookies()
         _shoot(browser, watch, server.url, "/committee/screening", "workspace-screening", screenshots, cookies)
 

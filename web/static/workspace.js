@@ -16,6 +16,23 @@
     });
   });
 
+  // a list saved as a whole (the shortlist) is searched in the page: hidden rows keep their ticks
+  var filter = document.getElementById("row-filter");
+  if (filter) {
+    var rows = document.querySelectorAll("#" + filter.dataset.table + " tbody tr");
+    var shown = document.getElementById("row-filter-count");
+    filter.addEventListener("input", function () {
+      var words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean), n = 0;
+      rows.forEach(function (tr) {
+        var text = tr.textContent.toLowerCase();
+        var hit = words.every(function (w) { return text.indexOf(w) >= 0; });
+        tr.hidden = !hit;
+        if (hit) { n += 1; }
+      });
+      shown.textContent = words.length ? "显示" + n + " / " + rows.length + "项（隐藏的行保留勾选）" : "";
+    });
+  }
+
   var form = document.querySelector("form[data-bulk]");
   if (!form) { return; }
   var result = document.getElementById("bulk-result");
