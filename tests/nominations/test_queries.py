@@ -57,7 +57,8 @@ def _units(session: Session, campaign: Campaign) -> list[Any]:
     return campaigns.list_units(session, campaign.id or 0)
 
 
-def test_only_nominations_beyond_the_quota_in_submission_order_are_over(uow, campaign, clock):
+def test_only_nominations_beyond_the_quota_in_submission_order_are_over(uow: Any, campaign: Campaign,
+                                                                     clock: Any) -> None:
     with uow() as session:
         unit = _units(session, campaign)[0]  # 区人力社保局, quota 3
         assert unit.quota == 3
@@ -81,7 +82,7 @@ def test_only_nominations_beyond_the_quota_in_submission_order_are_over(uow, cam
         assert all(not r.over_quota for r in page.rows)
 
 
-def test_search_matches_name_employer_unit_grade_and_number(uow, campaign, clock):
+def test_search_matches_name_employer_unit_grade_and_number(uow: Any, campaign: Campaign, clock: Any) -> None:
     with uow() as session:
         units = _units(session, campaign)
         a = _insert(session, campaign, 1, unit_id=units[1].id, name="张精匠", employer="长安汽车", start=1)[0]
@@ -101,7 +102,7 @@ def test_search_matches_name_employer_unit_grade_and_number(uow, campaign, clock
         assert len(ids("")) == 5
 
 
-def test_filters_sort_and_pages(uow, campaign, clock):
+def test_filters_sort_and_pages(uow: Any, campaign: Campaign, clock: Any) -> None:
     with uow() as session:
         units = _units(session, campaign)
         cid = campaign.id or 0
@@ -127,7 +128,7 @@ def test_filters_sort_and_pages(uow, campaign, clock):
         assert newest.rows[0].nomination.id == unit_rows[-1].id
 
 
-def test_a_page_of_two_thousand_is_two_statements(uow, campaign, clock):
+def test_a_page_of_two_thousand_is_two_statements(uow: Any, campaign: Campaign, clock: Any) -> None:
     with uow() as session:
         units = _units(session, campaign)
         cid = campaign.id or 0

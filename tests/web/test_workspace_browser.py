@@ -38,7 +38,8 @@ LONG_NAME = "欧阳建国"
 def _prepare(url: str) -> None:
     engine = make_engine(url)
     spec = load_campaign()
-    with use_clock(ManualClock(beijing(2021, 5, 1, 10, 0))) as clock, unit_of_work(engine) as session:
+    clock = ManualClock(beijing(2021, 5, 1, 10, 0))
+    with use_clock(clock), unit_of_work(engine) as session:
         campaign = campaigns.get_campaign(session)
         units = campaigns.list_units(session, campaign.id or 0)
         for i in range(64):  # a full page and then some; 区人力社保局 (quota 3) gets six
