@@ -127,6 +127,28 @@ class PriorityCondition(_Strict):
     text: str = Field(min_length=1)
 
 
+class ReviewCriterion(_Strict):
+    """One line of the review's scoring sheet (综合评审评分细则)."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str = Field(min_length=1)
+    max_points: int = Field(ge=1, le=1000)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class ReviewSpec(_Strict):
+    #: empty: the review is decided without scores (the board shows no score column)
+    criteria: list[ReviewCriterion] = Field(default_factory=list)
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_codes(cls, value: list[ReviewCriterion]) -> list[ReviewCriterion]:
+        codes = [c.code for c in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("codes must be unique")
+        return value
+
+
 class Contact(_Strict):
     organisation: str
     person: str
@@ -187,6 +209,7 @@ class CampaignSpec(_Strict):
     office: Office
     rules: Rules = Field(default_factory=Rules)
     voting: VotingRules = Field(default_factory=VotingRules)
+    review: ReviewSpec = Field(default_factory=ReviewSpec)
 
     @field_validator("units", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ import secrets
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from nominations.states import State
@@ -58,7 +58,9 @@ class NominationForm(SQLModel):
 
 
 class Nomination(NominationForm, table=True):
-    __table_args__ = (Index("ix_nomination_campaign_state", "campaign_id", "state"),)
+    __table_args__ = (Index("ix_nomination_campaign_state", "campaign_id", "state"),
+                      # the committee lists: a unit's nominations in submission order (超名额)
+                      Index("ix_nomination_campaign_unit_submitted", "campaign_id", "unit_id", "submitted_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id")
@@ -118,3 +120,19 @@ class PriorAward(SQLModel, table=True):
     name: str = Field(max_length=64)
     birth_date: date | None = None
     employer: str | None = Field(default=None, max_length=128)
+
+
+class ReviewScore(SQLModel, table=True):
+    """One reviewer's points for one candidate on one criterion of the campaign's scoring sheet
+    (``[[review.criteria]]``); a reviewer submits all criteria of a candidate at once."""
+
+    __table_args__ = (UniqueConstraint("nomination_id", "reviewer_id", "criterion"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    nomination_id: int = Field(foreign_key="nomination.id", index=True)
+    reviewer_id: int = Field(foreign_key="user.id", index=True)
+    criterion: str = Field(max_length=32)
+    points: int
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    submitted_at: datetime = Field(sa_type=UTCDateTime)

@@ -229,15 +229,20 @@ def prior_awards_of(session: Session, nomination: Nomination, spec: CampaignSpec
     earlier = (col(PriorAward.edition).in_(editions) if editions is not None
                else col(PriorAward.edition) < spec.edition)
     rows = session.exec(select(PriorAward).where(PriorAward.name == nomination.name.strip(), earlier))
-    matches = []
-    for row in rows:
-        if row.birth_date and nomination.birth_date:
-            if row.birth_date != nomination.birth_date:
-                continue
-        elif row.employer and nomination.employer and row.employer.strip() != nomination.employer.strip():
-            continue
-        matches.append(row)
-    return matches
+    return [row for row in rows if same_person(row, nomination)]
+
+
+def prior_editions_clause(spec: CampaignSpec) -> Any:
+    editions = spec.rules.prior_editions
+    return col(PriorAward.edition).in_(editions) if editions is not None else col(PriorAward.edition) < spec.edition
+
+
+def same_person(row: PriorAward, nomination: Nomination) -> bool:
+    """A registry row of the same name is this person unless the birth date (or, without one,
+    the employer) differs where both sides know it."""
+    if row.birth_date and nomination.birth_date:
+        return row.birth_date == nomination.birth_date
+    return not (row.employer and nomination.employer and row.employer.strip() != nomination.employer.strip())
 
 
 PRIOR_COLUMNS = ("edition", "award", "name", "birth_date", "employer")
@@ -350,12 +355,12 @@ def counts_toward_quota(nomination: Nomination) -> bool:
 
 
 def is_over_quota(session: Session, nomination: Nomination) -> bool:
+    """Beyond its unit's quota in submission order: the first ``quota`` submitted are within it."""
     if nomination.unit_id is None:
         return False
-    unit = session.get(NominatingUnit, nomination.unit_id)
-    if unit is None:
-        return False
-    return unit_usage(session, nomination.campaign_id).get(unit.id or 0, 0) > unit.quota
+    from nominations import queries  # the list queries build on this module's models only
+
+    return (nomination.id or 0) in queries.over_quota_ids(session, nomination.campaign_id, nomination.unit_id)
 
 
 def grant_extension(

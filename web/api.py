@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,12 +17,13 @@ from core import clock
 from core.errors import Forbidden, NotFound
 from nominations import attachments, drafts
 from nominations import public as public_lists
+from nominations import queries as lists
 from nominations import service as nominations
-from nominations.models import Nomination
+from nominations.models import Nomination, NominationKind
 from nominations.states import STATE_LABELS_ZH, State
 from objections import receipts as objection_receipts
 from objections import service as objections
-from web import security
+from web import committee_review, security
 from web.deps import (
     AdminUser,
     CampaignDep,
@@ -248,10 +250,30 @@ def _row(n: Nomination, user: User) -> dict[str, Any]:
 
 
 @router.get("/api/committee/nominations", tags=["committee"])
-def committee_list(user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-                   state: Annotated[State | None, Query()] = None) -> list[dict[str, Any]]:
-    rows = nominations.list_nominations(session, campaign.id or 0, states=[state] if state else None)
-    return [_row(n, user) for n in rows]
+def committee_list(request: Request, response: Response, user: CurrentUser, session: SessionDep,
+                   campaign: CampaignDep,
+                   state: Annotated[State | None, Query()] = None,
+                   q: Annotated[str | None, Query(max_length=100, description="name, employer, unit, grade or number")]
+                   = None,
+                   unit: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+                   kind: Annotated[NominationKind | None, Query()] = None,
+                   grade: Annotated[str | None, Query(max_length=16)] = None,
+                   over: Annotated[bool | None, Query(description="only over (true) or within (false) quota")]
+                   = None,
+                   sort: Annotated[str | None, Query(max_length=16, description="a column; -column descends")]
+                   = None,
+                   page: Annotated[int | None, Query(ge=1, le=100000)] = None,
+                   per_page: Annotated[int | None, Query(ge=1, le=200)] = None) -> list[dict[str, Any]]:
+    """The campaign's nominations, searched, filtered and sorted (by number unless ``sort``);
+    with ``page`` or ``per_page``, one page (50 by default) and its total in ``X-Total-Count``."""
+    paged = page is not None or per_page is not None
+    query = committee_review.list_query(request.query_params, per_page=(per_page or 50) if paged else None)
+    if sort is None:
+        query = replace(query, sort="id")
+    result = lists.search(session, campaign.id or 0, query)
+    response.headers["X-Total-Count"] = str(result.total)
+    return [_row(r.nomination, user) | {"over_quota": r.over_quota, "unit_name": r.unit_name}
+            for r in result.rows]
 
 
 @router.get("/api/committee/nominations/{nomination_id}", tags=["committee"])

@@ -148,6 +148,7 @@ def create_app(
     from web import (
         api,
         committee,
+        committee_review,
         committee_units,
         documents,
         exports,
@@ -168,6 +169,7 @@ def create_app(
     app.include_router(portal.router)
     app.include_router(office.router)
     app.include_router(committee.router)
+    app.include_router(committee_review.router)
     app.include_router(committee_units.router)
     app.include_router(unit_portal.router)
     app.include_router(public.router)

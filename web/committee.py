@@ -19,7 +19,7 @@ from accounts.models import Role, User
 from audit import service as audit
 from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
-from config.campaign import CampaignSpec, StageName, Track
+from config.campaign import CampaignSpec, StageName
 from core.errors import JingongError, NotFound, RateLimited, ValidationFailed
 from nominations import attachments
 from nominations import service as nominations
@@ -203,34 +203,6 @@ def _rows(session: Session, campaign: Campaign, spec: CampaignSpec, user: User,
             for n in nominations.list_nominations(session, campaign.id or 0, states=states)]
 
 
-@router.get("/screening")
-def screening(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-              spec: SpecDep) -> Response:
-    state = request.query_params.get("state", State.SUBMITTED.value)
-    if state not in {s.value for s in State}:
-        state = State.SUBMITTED.value
-    rows = _rows(session, campaign, spec, user, [State(state)])
-    rows.sort(key=lambda r: (-r["priority"], r["n"].submitted_at or r["n"].created_at, r["n"].id))
-    return page(request, "screening.html", {"rows": rows, "state": state, "states": list(State),
-                                            "conditions": {c.code: c.text for c in spec.priority_conditions},
-                                            "quota": {u.id: u.quota for u in campaigns.list_units(session,
-                                                                                                 campaign.id or 0)}})
-
-
-@router.post("/bulk", dependencies=[CsrfChecked])
-async def bulk_post(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep) -> Response:
-    """One event on every ticked nomination, in this one request and one transaction."""
-    form = await request.form()
-    back = _safe_next(form.get("next"), "/committee/screening")
-    ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit() and len(v) < 10]
-    event, reason = form.get("event"), form.get("reason")
-    data = _act_data(form, campaign)
-    changed = bulk.fire_many(session, user, ids, event if isinstance(event, str) else "",
-                             reason=reason if isinstance(reason, str) else None, data=data)
-    label = EVENT_LABELS_ZH.get(Event(str(event)), str(event))
-    return flash.redirect(request, back, f"已对{len(ids)}项申报执行“{label}”，{changed}项状态改变")
-
-
 def _act_data(form: FormData, campaign: Campaign) -> dict[str, Any] | None:
     """What an act carries besides its reason: the track of a vet, the due instant of a send-back
     (退回补正, typed in Beijing time)."""
@@ -341,22 +313,6 @@ def _tally(session: Session, campaign: Campaign, n: Nomination) -> int | None:
 
 def _notes(session: Session, nomination_id: int) -> list[TransitionRecord]:
     return [r for r in queries.history(session, nomination_id) if r.reason]
-
-
-@router.get("/review")
-def review(request: Request, user: CurrentUser, session: SessionDep, campaign: CampaignDep,
-           spec: SpecDep) -> Response:
-    rows = _rows(session, campaign, spec, user, [State.VOTED, State.VETTED, State.ON_HOLD])
-    for r in rows:
-        r["tally"] = _tally(session, campaign, r["n"])
-        r["notes"] = _notes(session, r["n"].id or 0)
-        r["finalist_barred"] = any(p.award == "finalist" for p in r["prior"])
-        r["events"] = _events_for(user, r["n"])
-    rows.sort(key=lambda r: (-(r["tally"] or 0) if isinstance(r["tally"], int) else 0, r["n"].id))
-    placed = {t.value: sum(1 for r in rows if r["n"].state in (State.VETTED, State.ON_HOLD) and r["n"].track == t.value)
-              for t in Track}
-    return page(request, "review.html", {"rows": rows, "placed": placed, "awards": spec.awards,
-                                         "event_labels": EVENT_LABELS_ZH})
 
 
 # --- objections ---------------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,12 +16,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session
 
+from accounts.models import User
 from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec
 from core import clock
 from core.beijing import BEIJING
-from nominations import attachments
+from nominations import attachments, scores
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import STATE_LABELS_ZH, State
@@ -167,37 +167,31 @@ def candidates_workbook(session: Session, campaign: Campaign, states: list[State
     return _save(wb)
 
 
-#: the review scores (综合评审得分) of a candidate, when the review-score room exists: the lead
-#: sets this at wiring time (``exports.review_scores = scores.summary_of``); while it is None the
-#: results sheet has no score column
-review_scores: Callable[[Session, Nomination], Any] | None = None
-
-
 def review_notes(session: Session, nomination_id: int) -> str:
     """The reasons written with the candidate's decisions, oldest first, one line each."""
     return "\n".join(f"{bjt(r.received_at or r.at)} {EVENT_LABELS_ZH.get(Event(r.event), r.event)}：{r.reason}"
                      for r in queries.history(session, nomination_id) if r.reason)
 
 
-def results_workbook(session: Session, campaign: Campaign) -> bytes:
+def results_workbook(session: Session, campaign: Campaign, user: User) -> bytes:
+    """The results sheet; a reviewer sees the scores of only the candidates they have scored themselves."""
     units = {u.id or 0: u for u in campaigns.list_units(session, campaign.id or 0)}
     rows = nominations.list_nominations(session, campaign.id or 0, states=RESULT_STATES)
     rows.sort(key=lambda n: (n.track != "main", n.id))
     columns = [Col("序号", 6), Col("奖项"), Col("姓名"), Col("性别", 6), Col("民族", 8), Col("单位"), Col("职务"),
-               Col("技术等级（职称）"), Col("推荐单位"), Col("状态"), Col("网络投票得票数", 10)]
-    scores = review_scores
-    if scores is not None:
-        columns.append(Col("综合评审得分", 12))
-    columns.append(Col("评审意见", LONG, wrap=True))
+               Col("技术等级（职称）"), Col("推荐单位"), Col("状态"), Col("网络投票得票数", 10),
+               Col("综合评审得分（均分）", 12), Col("评分标准差", 10), Col("评分人数", 8),
+               Col("评审意见", LONG, wrap=True)]
+    visible = [n.id or 0 for n in rows if scores.may_see(session, user, n.id or 0)]
+    summaries = scores.summaries(session, visible, campaigns.spec_of(campaign))
     data = []
     for i, n in enumerate(rows, start=1):
-        row = [i, TRACK_LABELS_ZH.get(n.track or "", ""), n.name or "", str(n.sex or ""), n.ethnicity or "",
-               n.employer or "", n.position or "", n.technical_grade or "", _value(n, "unit", units),
-               STATE_LABELS_ZH[State(n.state)], tally.tally_of(session, campaign, n)]
-        if scores is not None:
-            row.append(scores(session, n))
-        row.append(review_notes(session, n.id or 0))
-        data.append(row)
+        total = summaries[n.id or 0].total if (n.id or 0) in summaries else None
+        data.append([i, TRACK_LABELS_ZH.get(n.track or "", ""), n.name or "", str(n.sex or ""), n.ethnicity or "",
+                     n.employer or "", n.position or "", n.technical_grade or "", _value(n, "unit", units),
+                     STATE_LABELS_ZH[State(n.state)], tally.tally_of(session, campaign, n),
+                     round(total.mean, 2) if total else None, round(total.sd, 2) if total else None,
+                     total.count if total else 0, review_notes(session, n.id or 0)])
     wb = Workbook()
     sheet(wb.active, "评选结果", f"{campaign.name}评选结果（导出于北京时间{bjt(clock.now())}）", columns, data)
     return _save(wb)
@@ -232,8 +226,8 @@ def export_candidates(request: Request, session: SessionDep, campaign: CampaignD
 
 
 @router.get("/committee/exports/results.xlsx", dependencies=[Depends(require("exports"))])
-def export_results(session: SessionDep, campaign: CampaignDep) -> Response:
-    return _xlsx(results_workbook(session, campaign), f"{campaign.slug}-results.xlsx")
+def export_results(session: SessionDep, campaign: CampaignDep, user: CurrentUser) -> Response:
+    return _xlsx(results_workbook(session, campaign, user), f"{campaign.slug}-results.xlsx")
 
 
 @router.get("/committee/exports/audit.xlsx", dependencies=[Depends(require("exports"))])

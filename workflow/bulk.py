@@ -5,6 +5,7 @@ office's record of paper copies received sits here too, behind the same conflict
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
@@ -14,7 +15,7 @@ from accounts.models import Role, User
 from audit import service as audit
 from core import clock
 from core.actor import Actor, ActorKind
-from core.errors import Forbidden, InvalidTransition, ValidationFailed
+from core.errors import Forbidden, InvalidTransition, JingongError, ValidationFailed
 from nominations import service as nominations
 from nominations.models import Nomination
 from workflow import permissions
@@ -102,3 +103,41 @@ def record_paper(session: Session, user: User, nomination: Nomination, copies: i
     audit.record(session, actor=actor_of(user), action="paper_received", subject=f"nomination:{nomination.id}",
                  campaign_id=nomination.campaign_id, data={"copies": copies})
     session.flush()
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What a bulk act did to one ticked nomination: changed, unchanged (already there) or refused."""
+
+    nomination_id: int
+    state: str | None
+    changed: bool = False
+    refused: JingongError | None = None
+
+
+def fire_each(
+    session: Session, user: User, ids: list[int], event: Event | str, *, reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> list[RowOutcome]:
+    """One event on each ticked nomination, each in its own savepoint of the caller's transaction:
+    the ones a rule refuses stay as they were and say why, the others change. The role is checked
+    once for all (a role that may not act is refused as a whole)."""
+    event = parse_event(str(event))
+    check_may_fire(user, event)
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise ValidationFailed("choose at least one nomination", message_zh="请至少选择一项申报")
+    outcomes = []
+    for nomination_id in unique:
+        try:
+            with session.begin_nested():
+                nomination = nominations.get(session, nomination_id)
+                check_no_conflict(user, nomination)
+                record = workflow.transition(session, nomination_id, event, actor=actor_of(user), reason=reason,
+                                             data=data)
+        except JingongError as exc:
+            current = session.get(Nomination, nomination_id)
+            outcomes.append(RowOutcome(nomination_id, str(current.state) if current else None, refused=exc))
+            continue
+        outcomes.append(RowOutcome(nomination_id, str(nomination.state), changed=record is not None))
+    return outcomes

@@ -145,8 +145,10 @@ def test_conflict_of_interest_is_refused(as_member: Any, engine: Any, campaign: 
     assert "请回避" in page.text and 'name="event"' not in page.text
     response = member.post(f"/committee/nominations/{n.id}/act", data={"event": "pass_screening", "csrf_token": token})
     assert response.status_code == 403 and "回避" in response.text
-    bulk = member.post("/committee/bulk", data={"ids": [str(n.id)], "event": "pass_screening", "csrf_token": token})
-    assert bulk.status_code == 403
+    bulk = member.post("/committee/bulk", data={"ids": [str(n.id)], "event": "pass_screening", "csrf_token": token},
+                       headers={"accept": "application/json"})
+    assert bulk.status_code == 200 and bulk.json()["refused"] == 1  # refused in its row
+    assert "回避" in bulk.json()["rows"][0]["refused_zh"]
     assert state_of(engine, n.id or 0) == State.SUBMITTED
     assert "需回避" in member.get("/committee/screening").text
 

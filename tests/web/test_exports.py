@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from accounts.models import Role
 from config.campaign import Track
 from core.actor import Actor
+from nominations.models import Nomination
 from nominations.states import State
 from storage.db import unit_of_work
 from tests.factories import create_nomination
@@ -102,17 +103,36 @@ def test_results_sheet_has_vote_counts_and_review_notes(as_member: Any, engine: 
     assert "异议不成立：经核查，异议不成立" in notes and "test reason" in notes  # every decision's reason
 
 
-def test_results_sheet_fills_review_scores_when_provided(as_member: Any, engine: Any, campaign: Any, spec: Any,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from web import exports
+def test_results_sheet_carries_the_reviewers_scores(as_member: Any, make_user: Any, engine: Any, campaign: Any,
+                                                     spec: Any) -> None:
+    from nominations import scores
 
     with unit_of_work(engine) as session:
-        create_nomination(session, campaign, spec, State.PUBLICIZED, name="精匠")
-    monkeypatch.setattr(exports, "review_scores", lambda session, n: 92.5)
+        n = create_nomination(session, campaign, spec, State.VETTED, name="精匠")
+        create_nomination(session, campaign, spec, State.VETTED, name="未评")
+    criteria = scores.criteria_of(spec)
+    for username, share in (("expert1", 1.0), ("expert2", 0.5)):
+        reviewer = make_user(username, Role.REVIEWER)
+        with unit_of_work(engine) as session:
+            scores.submit(session, reviewer, session.get(Nomination, n.id), spec,
+                          {c.code: int(c.max_points * share) for c in criteria})
     member, _ = as_member("office")
     ws = load_workbook(io.BytesIO(member.get("/committee/exports/results.xlsx").content)).active
     header = [c.value for c in ws[2]]
-    assert next(ws.iter_rows(min_row=3, values_only=True))[header.index("综合评审得分")] == 92.5
+    rows = {r[header.index("姓名")]: r for r in ws.iter_rows(min_row=3, values_only=True)}
+    with unit_of_work(engine, readonly=True) as session:
+        expected = scores.summaries(session, [n.id], spec)[n.id].total
+    assert expected is not None and expected.count == 2 and expected.sd > 0
+    row = rows["精匠"]
+    assert row[header.index("综合评审得分（均分）")] == round(expected.mean, 2)
+    assert row[header.index("评分标准差")] == round(expected.sd, 2) and row[header.index("评分人数")] == 2
+    assert rows["未评"][header.index("评分人数")] == 0
+    assert rows["未评"][header.index("综合评审得分（均分）")] is None
+    # a reviewer who has not scored 精匠 yet does not see the others' scores in the export either
+    other, _ = as_member("expert3", Role.REVIEWER)
+    ws = load_workbook(io.BytesIO(other.get("/committee/exports/results.xlsx").content)).active
+    blind = {r[header.index("姓名")]: r for r in ws.iter_rows(min_row=3, values_only=True)}["精匠"]
+    assert blind[header.index("评分人数")] == 0 and blind[header.index("综合评审得分（均分）")] is None
 
 
 def test_calendar_ics(client: TestClient) -> None:
