@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse
 
 from accounts.service import ROLE_LABELS_ZH
 from core import clock
-from core.beijing import BEIJING, beijing_text
+from core.beijing import BEIJING, beijing_text, beijing_until_text
 from nominations.states import STATE_LABELS_ZH, State
 from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
@@ -59,6 +59,7 @@ env = templates.env
 env.autoescape = True  # every template, whatever its suffix
 env.filters.update(
     bj=beijing_text,
+    bj_until=beijing_until_text,
     bjs=lambda v: beijing_text(v, seconds=True),
     ymd=date_text,
     iso_local=iso_local,

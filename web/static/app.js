@@ -50,3 +50,23 @@
     t.addEventListener("input", update); update();
   });
 })();
+// Forms: the error summary takes the focus (a screen reader reads it; its links lead to the
+// fields); a photo chosen for upload is shown before it is sent.
+(function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+  var file = document.getElementById("upload-file"), kind = document.getElementById("upload-kind");
+  var preview = document.querySelector(".photo-preview");
+  if (file && preview && window.FileReader) {
+    var show = function () {
+      var f = file.files && file.files[0];
+      if (!f || !/^image\//.test(f.type) || (kind && kind.value !== "photo")) { preview.hidden = true; return; }
+      var reader = new FileReader();
+      reader.onload = function () { preview.querySelector("img").src = reader.result; preview.hidden = false; };
+      reader.readAsDataURL(f);
+    };
+    file.addEventListener("change", show);
+    if (kind) { kind.addEventListener("change", show); }
+  }
+})();
