@@ -220,7 +220,8 @@ class PageCache:
         try:
             rendered = await _capture(self.app, _plain(scope), receive)
             if storable(rendered):
-                entry = self._entries[path] = make_entry(rendered, version, self.lifetimes.get(path, self.quiet), previous)
+                lifetime = self.lifetimes.get(path, self.quiet)  # a candidate's page: a quiet one
+                entry = self._entries[path] = make_entry(rendered, version, lifetime, previous)
             else:
                 await _replay(rendered, send)
         finally:

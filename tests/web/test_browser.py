@@ -100,7 +100,8 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
         page = watch.page(browser, server.url)
         # the applicant: self-nomination, saved, photo, submitted
         page.goto("/apply/self")
-        for field, value in {"name": "周匠人", "birth_date": "1972-06-01", "employer": "江津齿轮厂", "position": "技术员",
+        for field, value in {"name": "周匠人", "birth_date": "1972-06-01", "employer": "江津齿轮厂",
+                             "position": "技术员",
                              "years_of_service": "28", "phone": "13812345678", "applicant_email": "zhou@example.cn",
                              "achievements": "齿轮加工工艺改进", "applicant_signature": "周匠人",
                              "applicant_signed_date": "2021-05-20"}.items():

@@ -74,12 +74,17 @@ def test_the_poster_carries_a_qr_code_of_the_page(client: TestClient, shortlist:
     size = (len(matrix) + 2 * posters.QR_BORDER) * posters.QR_SCALE
     left = (posters.WIDTH - size) // 2
     half = posters.QR_SCALE // 2
-    read = [[1 if image.getpixel((left + (posters.QR_BORDER + c) * posters.QR_SCALE + half,
-                                  posters.QR_TOP + (posters.QR_BORDER + r) * posters.QR_SCALE + half)) < 128 else 0
+    read = [[1 if _dark(image, (left + (posters.QR_BORDER + c) * posters.QR_SCALE + half,
+                                  posters.QR_TOP + (posters.QR_BORDER + r) * posters.QR_SCALE + half)) else 0
              for c in range(len(matrix))] for r in range(len(matrix))]
     assert read == matrix  # the code on the poster is the page's address, module by module
     other = [list(row) for row in posters.qr_code(url.replace("/3", "/2")).matrix]
     assert read != other
+
+
+def _dark(image: Image.Image, xy: tuple[int, int]) -> bool:
+    value = image.getpixel(xy)
+    return isinstance(value, int) and value < 128
 
 
 def test_thumbnails_are_resized_by_the_server(client: TestClient, engine: Any, campaign: Any, spec: Any,
@@ -97,7 +102,9 @@ def test_thumbnails_are_resized_by_the_server(client: TestClient, engine: Any, c
     from tests.factories import advance
 
     with unit_of_work(engine) as session:
-        advance(session, session.get(Nomination, draft["id"]), State.SHORTLISTED)
+        nomination = session.get(Nomination, draft["id"])
+        assert nomination is not None
+        advance(session, nomination, State.SHORTLISTED)
     clock.set(beijing(2021, 7, 2, 9, 0))
     thumb = client.get(f"/public/photos/{draft['id']}?w=120")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"

@@ -38,7 +38,7 @@ def test_the_form_offers_the_lists_and_real_length_limits(client: TestClient) ->
         assert select, field
         assert re.findall(r"<option>(.*?)</option>", select.group(0)) == list(values)
     assert 'maxlength="64"' in page and "&#34;" not in page  # the escaping bug: maxlength=&#34;64&#34;
-    assert re.search(r'<input type="text" name="name" value="" maxlength="64"', page)
+    assert '<input type="text" name="name" value="" maxlength="64" required id="f-name">' in page
     assert 'name="deeds" rows="8" data-max="500" maxlength="500"' in page
 
 

@@ -29,7 +29,7 @@ def shots(tmp_path: Path) -> Path:
 def in_view(page: Any, selector: str) -> bool:
     box = page.locator(selector).first.bounding_box()
     viewport = page.viewport_size
-    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -133,7 +133,7 @@ def test_the_voters_phone(browser: Any, tmp_path: Path, size: str) -> None:  # n
         page.screenshot(path=str(folder / f"vote-done-{size}.png"), full_page=False)
         page.goto("/candidates/15")  # the cached page; the state is this browser's own
         assert page.text_content(".vote-form button") == "今日已投 ✓"
-        page.click(f"a[href='/candidates']")
+        page.click("a[href='/candidates']")
         page.goto("/candidates/16")
         assert page.text_content(".vote-form button") == "为TA投票"
     watch.check()
