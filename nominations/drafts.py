@@ -62,9 +62,6 @@ def editable_by_token(session: Session, token: str) -> Nomination:
 
 def create(session: Session, campaign: Campaign, spec: CampaignSpec, data: dict[str, Any]) -> Nomination:
     _refuse_after(deadline_of(session, campaign, spec))
-    if not (isinstance(data.get("name"), str) and data["name"].strip()):  # an empty form is no draft
-        raise nominations.FormInvalid([nominations.Problem(
-            "name", "a draft needs at least the name", "请至少填写“姓名”再保存草稿（空白表格不会保存）")])
     return nominations.create_draft(session, campaign, spec, data)
 
 
