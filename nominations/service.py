@@ -171,8 +171,6 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, data:
     values = _validated_form(data)
     assert campaign.id is not None
     refuse(check_values(values, spec) + check_references(session, campaign.id, values))
-    if not (isinstance(values.get("name"), str) and values["name"].strip()):  # an empty form is no draft
-        refuse([Problem("name", "a draft needs at least the name", "请至少填写“姓名”再保存草稿（空白表格不会保存）")])
     now = clock.now()
     nomination = Nomination(campaign_id=campaign.id, created_at=now, updated_at=now, **values)
     session.add(nomination)
