@@ -5,7 +5,7 @@ pages show every instant the same way, so the one formatter lives below both."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -18,3 +18,15 @@ def beijing_text(value: datetime | None, seconds: bool = False) -> str:
     local = value.astimezone(BEIJING)
     fmt = "%H:%M:%S" if seconds else "%H:%M"
     return f"{local.year}年{local.month}月{local.day}日 {local.strftime(fmt)}"
+
+
+def beijing_until_text(value: datetime | None) -> str:
+    """The end of a period as people write it: an end at midnight is the previous day's 24:00
+    (an instant at 7月11日 00:00 reads 2021年7月10日 24:00); any other end as ``beijing_text``."""
+    if value is None:
+        return ""
+    local = value.astimezone(BEIJING)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        day = (local - timedelta(days=1)).date()
+        return f"{day.year}年{day.month}月{day.day}日 24:00"
+    return beijing_text(value)

@@ -62,7 +62,11 @@ def editable_by_token(session: Session, token: str) -> Nomination:
 
 def create(session: Session, campaign: Campaign, spec: CampaignSpec, data: dict[str, Any]) -> Nomination:
     _refuse_after(deadline_of(session, campaign, spec))
-    return nominations.create_draft(session, campaign, spec, data)
+    nomination = nominations.create_draft(session, campaign, spec, data)  # the values' own errors first
+    if not (nomination.name or "").strip():  # an empty form is no draft: the request's transaction rolls back
+        raise nominations.FormInvalid([nominations.Problem(
+            "name", "a draft needs at least the name", "请至少填写“姓名”再保存草稿（空白表格不会保存）")])
+    return nomination
 
 
 def update(session: Session, nomination: Nomination, spec: CampaignSpec, data: dict[str, Any]) -> Nomination:

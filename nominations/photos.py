@@ -71,3 +71,27 @@ def reencode(path: Path, extension: str, filename: str) -> tuple[int, str, str]:
         tmp.unlink(missing_ok=True)
     data = path.read_bytes()
     return len(data), hashlib.sha256(data).hexdigest(), content_type
+
+
+#: the widths the public pages ask for (a bounded set: a crafted query cannot fill the disk)
+THUMB_WIDTHS = (120, 240, 480)
+
+
+def thumbnail(source: Path, target: Path, width: int) -> Path:
+    """``source`` (a photo we re-encoded) at most ``width`` pixels wide as a JPEG at ``target``,
+    written once (atomically) and reused; a small photo is not enlarged."""
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target
+    with Image.open(source) as image:
+        image.load()
+        small = image.convert("RGB")
+    if small.width > width:
+        small = small.resize((width, max(1, round(small.height * width / small.width))), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        small.save(tmp, format="JPEG", quality=82, optimize=True, progressive=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

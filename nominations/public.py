@@ -4,7 +4,7 @@ name, unit, photo, deeds and awards; never phone or birth date."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,15 @@ class PublicCandidate:
     deeds: str
     track: str
     has_photo: bool
+    #: 编号 on the voting pages and posters (``numbered``); 0 on the lists that have none
+    number: int = 0
 
     def as_public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "employer": self.employer, "unit": self.unit,
                 "position": self.position, "technical_grade": self.technical_grade, "honours": self.honours,
                 "deeds": self.deeds, "track": self.track or None,
-                "photo_url": f"/public/photos/{self.id}" if self.has_photo else None}
+                "photo_url": f"/public/photos/{self.id}" if self.has_photo else None,
+                **({"number": self.number} if self.number else {})}
 
 
 def _public(session: Session, n: Nomination) -> PublicCandidate:
@@ -60,10 +63,24 @@ def published(session: Session, campaign: Campaign, stage_name: StageName) -> bo
 
 
 def deeds_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
+    """The shortlisted (and those after them), each with their 编号: 1, 2, 3 … in the order of
+    their nomination's id, i.e. the order their drafts were first saved. The shortlist is closed
+    before voting opens and this order never changes, so a number shared in a chat stays the same
+    person for the whole vote; only a candidate leaving the list (withdrawn, disqualified) would
+    move those after them, which the rules make rare. Derived, not stored: no migration, and the
+    same answer on every instance."""
     if not published(session, campaign, StageName.VOTING):
         return []
     rows = nominations.list_nominations(session, campaign.id or 0, states=DEEDS_STATES)
-    return [_public(session, n) for n in rows]
+    return [replace(_public(session, n), number=i) for i, n in enumerate(sorted(rows, key=lambda n: n.id or 0), 1)]
+
+
+def by_number(session: Session, campaign: Campaign, number: int) -> PublicCandidate:
+    """The candidate with this 编号, while the deeds are public; 404 otherwise."""
+    for candidate in deeds_rows(session, campaign):
+        if candidate.number == number:
+            return candidate
+    raise NotFound(f"no candidate number {number}", message_zh=f"没有编号为{number}的候选人")
 
 
 def notice_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:

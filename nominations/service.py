@@ -22,6 +22,7 @@ from core import clock
 from core.actor import Actor
 from core.clock import ensure_utc
 from core.errors import InvalidTransition, NotFound, ValidationFailed
+from nominations.choices import CHOICES
 from nominations.models import (
     Nomination,
     NominationForm,
@@ -67,6 +68,12 @@ class Problem:
 def check_values(form: dict[str, Any], spec: CampaignSpec) -> list[Problem]:
     """Problems with the values present (a draft may be incomplete, never wrong)."""
     problems: list[Problem] = []
+    for field, (allowed, standard) in CHOICES.items():
+        value = form.get(field)
+        if value and value not in allowed:
+            label = REQUIRED_FIELDS[field]
+            problems.append(Problem(field, f"{field} {value!r} is not in the list of {standard}: {', '.join(allowed)}",
+                                    f"“{label}”请从列表中选择（{standard}）"))
     deeds = form.get("deeds")
     limit = spec.rules.deeds_max_chars
     if deeds and len(deeds) > limit:
@@ -109,9 +116,24 @@ def check_references(session: Session, campaign_id: int, form: dict[str, Any]) -
     return []
 
 
-def _refuse(problems: list[Problem]) -> None:
+class FormInvalid(ValidationFailed):
+    """Values a form cannot hold, every one named with its field (the pages mark each field)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems), message_zh="；".join(p.message_zh for p in problems))
+        self.problems = problems
+
+
+def refuse(problems: list[Problem]) -> None:
     if problems:
-        raise ValidationFailed(problems[0].message, message_zh=problems[0].message_zh)
+        raise FormInvalid(problems)
+
+
+def photo_problems(nomination: Nomination) -> list[Problem]:
+    """The photo an applicant must upload before submitting (a draft may lack it)."""
+    if nomination.photo_attachment_id is None:
+        return [Problem("photo", "a photo is required before submitting", "请上传一寸近期免冠照片")]
+    return []
 
 
 def missing_fields(nomination: Nomination | dict[str, Any]) -> list[Problem]:
@@ -148,7 +170,7 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, data:
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
     values = _validated_form(data)
     assert campaign.id is not None
-    _refuse(check_values(values, spec) + check_references(session, campaign.id, values))
+    refuse(check_values(values, spec) + check_references(session, campaign.id, values))
     now = clock.now()
     nomination = Nomination(campaign_id=campaign.id, created_at=now, updated_at=now, **values)
     session.add(nomination)
@@ -166,7 +188,7 @@ def update_draft(session: Session, nomination: Nomination, spec: CampaignSpec, d
     merged = nomination.model_dump(include=set(NominationForm.model_fields)) | data
     values = _validated_form(merged)
     changed = {k: values.get(k) for k in data}
-    _refuse(check_values(changed, spec) + check_references(session, nomination.campaign_id, changed))
+    refuse(check_values(changed, spec) + check_references(session, nomination.campaign_id, changed))
     for key in data:
         setattr(nomination, key, values.get(key))
     nomination.updated_at = clock.now()

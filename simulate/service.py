@@ -94,7 +94,7 @@ class Person:
         kind = NominationKind.UNIT if rng.random() < 0.6 else NominationKind.SELF
         form: dict[str, Any] = {
             "kind": kind, "name": self.name, "sex": rng.choice(("男", "女")), "ethnicity": "汉族",
-            "birth_date": self.birth, "education": rng.choice(("高中", "中专", "大专", "本科")),
+            "birth_date": self.birth, "education": rng.choice(("高中", "中等专业学校", "大学专科", "大学本科")),
             "political_status": rng.choice(("中共党员", "群众")),
             "employer": rng.choice(EMPLOYERS), "position": rng.choice(("技术员", "班组长", "车间主任", "工程师")),
             "technical_grade": rng.choice(GRADES), "years_of_service": 5 + rng.randrange(35),

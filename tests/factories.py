@@ -59,7 +59,7 @@ def complete_form(kind: NominationKind = NominationKind.SELF, **overrides: Any) 
         "sex": "男",
         "ethnicity": "汉族",
         "birth_date": date(1975, 1, 1 + n % 28),
-        "education": "大专",
+        "education": "大学专科",
         "political_status": "中共党员",
         "employer": "重庆某机械有限公司",
         "position": "车间主任",
@@ -86,6 +86,22 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, **ove
 
         overrides["unit_id"] = campaigns.list_units(session, campaign.id or 0)[0].id
     return nominations.create_draft(session, campaign, spec, complete_form(kind, **overrides))
+
+
+def with_photo(session: Session, nomination: Nomination) -> Nomination:
+    """Record a photo for ``nomination`` (the row only; no file behind it), as an upload would."""
+    from core import clock
+    from nominations.models import Attachment, AttachmentKind
+
+    attachment = Attachment(nomination_id=nomination.id or 0, kind=AttachmentKind.PHOTO, filename="photo.jpg",
+                            content_type="image/jpeg", size=1, sha256="0" * 64,
+                            storage_key=f"n{nomination.id}/photo.jpg", uploaded_at=clock.now())
+    session.add(attachment)
+    session.flush()
+    nomination.photo_attachment_id = attachment.id
+    session.add(nomination)
+    session.flush()
+    return nomination
 
 
 def event_data(event: Event, track: Track = Track.MAIN) -> dict[str, Any]:

@@ -7,8 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from core.errors import ValidationFailed
-from nominations.service import REQUIRED_FIELDS, SELF_FIELDS, UNIT_FIELDS
+from nominations.service import REQUIRED_FIELDS, SELF_FIELDS, UNIT_FIELDS, FormInvalid, Problem
 from web.schemas import NominationFields
 
 FIELD_LABELS: dict[str, str] = {
@@ -31,10 +30,19 @@ def nomination_changes(form: FormData) -> dict[str, Any]:
     try:
         return NominationFields.model_validate(raw).changes()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        label = FIELD_LABELS.get(field, field)
-        raise ValidationFailed(f"{field}: {err['msg']}", message_zh=f"“{label}”填写有误：{_zh(err['type'])}") from None
+        problems: dict[str, Problem] = {}
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            label = FIELD_LABELS.get(field, field)
+            limit = (err.get("ctx") or {}).get("max_length")
+            why = f"不得超过{limit}字" if err["type"] == "string_too_long" and limit else _zh(err["type"])
+            problems.setdefault(field, Problem(field, f"{field}: {err['msg']}", f"“{label}”填写有误：{why}"))
+        raise FormInvalid(list(problems.values())) from None
+
+
+def field_errors(exc: Exception) -> dict[str, str]:
+    """Each field's message of a refused form (the page shows it next to the field), in form order."""
+    return {p.field: p.message_zh for p in getattr(exc, "problems", [])}
 
 
 def _zh(kind: str) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ from storage.public_version import VersionStore
 
 PUBLIC_PATHS = frozenset({"/", "/candidates", "/notice", "/commended", "/vote", "/api/campaign",
                           "/api/public/candidates"})
+#: a candidate's own page, ``/candidates/{编号}`` (up to four digits: a bounded set of keys)
+CANDIDATE_PAGE = re.compile(r"/candidates/[1-9][0-9]{0,3}")
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or CANDIDATE_PAGE.fullmatch(path) is not None
 #: pages that show the running time (the deadline's countdown, ``now``) or live vote counts: they
 #: live ``PAGE_CACHE_SECONDS``; the others change only with commits (the scheduler's step at each
 #: stage edge moves the version too) and live ``PAGE_CACHE_QUIET_SECONDS``, a bound for a clock
@@ -134,6 +141,7 @@ class PageCache:
         self.app = app
         self.store = store
         self.lifetime = lifetime
+        self.quiet = quiet_lifetime
         self.lifetimes = {path: lifetime if path in CLOCK_PATHS else quiet_lifetime for path in PUBLIC_PATHS}
         self._entries: dict[str, Entry] = {}
         self._rendering: dict[str, asyncio.Future[Entry | None]] = {}
@@ -147,7 +155,7 @@ class PageCache:
         if head:
             scope = {**scope, "method": "GET"}
             send = _without_body(send)
-        if scope["path"] not in PUBLIC_PATHS or self.lifetime <= 0:
+        if not is_public(scope["path"]) or self.lifetime <= 0:
             await self.app(scope, receive, send)
             return
         cookie, if_none_match, if_modified_since = _header_values(scope)
@@ -212,7 +220,8 @@ class PageCache:
         try:
             rendered = await _capture(self.app, _plain(scope), receive)
             if storable(rendered):
-                entry = self._entries[path] = make_entry(rendered, version, self.lifetimes[path], previous)
+                lifetime = self.lifetimes.get(path, self.quiet)  # a candidate's page: a quiet one
+                entry = self._entries[path] = make_entry(rendered, version, lifetime, previous)
             else:
                 await _replay(rendered, send)
         finally:

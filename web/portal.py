@@ -12,12 +12,13 @@ from campaigns import service as campaigns
 from core.errors import JingongError, NotFound
 from nominations import attachments, drafts
 from nominations import service as nominations
+from nominations.choices import EDUCATION_LEVELS, ETHNICITIES, POLITICAL_STATUSES
 from nominations.models import AttachmentKind, NominationKind
 from objections import service as objections
 from web import flash
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
-from web.forms import FIELD_LABELS, nomination_changes
+from web.forms import FIELD_LABELS, field_errors, nomination_changes
 from web.schemas import AttachmentId, ObjectionId
 from web.templating import render
 from web.uploads import send_file, store_upload
@@ -46,7 +47,14 @@ def form_context(session: Any, campaign: Any, spec: Any) -> dict[str, Any]:
         "labels": FIELD_LABELS,
         "attachment_labels": ATTACHMENT_LABELS_ZH,
         "deeds_max": spec.rules.deeds_max_chars,
+        "choices": {"ethnicity": ETHNICITIES, "education": EDUCATION_LEVELS, "political_status": POLITICAL_STATUSES},
     }
+
+
+def _not_ready(nomination: Any, spec: Any) -> dict[str, str]:
+    """What keeps a saved draft from being submitted, field → message (the photo included)."""
+    problems = nominations.form_problems(nomination, spec) + nominations.photo_problems(nomination)
+    return {p.field: p.message_zh for p in problems}
 
 
 @router.get("/")
@@ -82,11 +90,16 @@ async def apply_post(kind: str, request: Request, session: SessionDep, campaign:
         nomination = drafts.create(session, campaign, spec, changes | {"kind": form_kind})
     except JingongError as exc:
         deadline = drafts.deadline_of(session, campaign, spec)
+        session.rollback()
         return render(request, "apply.html", {
             **form_context(session, campaign, spec), "kind": form_kind, "values": values,
-            "checked": form.getlist("priority_conditions"), "error": message_zh(exc), "deadline": deadline,
+            "checked": form.getlist("priority_conditions"), "error": message_zh(exc), "errors": field_errors(exc),
+            "deadline": deadline,
         }, status_code=status_of(exc))
     if form.get("action") == "submit":
+        if _not_ready(nomination, spec):  # a new form has no photo yet: saved, then the photo
+            return flash.redirect(request, f"/status/{nomination.token}",
+                                  "草稿已保存，还不能提交：请按下方提示上传照片、补全内容后再提交。", "error")
         try:
             applicants.submit(session, nomination)
         except JingongError as exc:  # refused before writing: the draft is still kept
@@ -96,11 +109,12 @@ async def apply_post(kind: str, request: Request, session: SessionDep, campaign:
 
 
 def _status_page(request: Request, session: Any, nomination: Any, campaign: Any, spec: Any, *,
-                 error: str | None = None, notice: str | None = None, status_code: int = 200) -> Response:
+                 error: str | None = None, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+                 error_title: str | None = None, notice: str | None = None, status_code: int = 200) -> Response:
     view = applicants.status_view(session, nomination, spec)
     return render(request, "status.html", {
         **form_context(session, campaign, spec), **view, "kind": NominationKind(nomination.kind),
-        "error": error, "notice": notice,
+        "error": error, "errors": errors or {}, "error_title": error_title, "values": values, "notice": notice,
         "objections": objections.of_nomination(session, nomination.id or 0),
     }, status_code=status_code)
 
@@ -119,12 +133,17 @@ async def status_post(token: str, request: Request, session: SessionDep, campaig
     form = await request.form()
     try:
         drafts.update(session, nomination, spec, nomination_changes(form))
-    except JingongError as exc:
+    except JingongError as exc:  # nothing saved: the page shows what was typed, each error at its field
         session.rollback()
         session.refresh(nomination)
+        typed: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
         return _status_page(request, session, nomination, campaign, spec, error=message_zh(exc),
-                            status_code=status_of(exc))
+                            errors=field_errors(exc), values=typed, status_code=status_of(exc))
     if form.get("action") == "submit":
+        not_ready = _not_ready(nomination, spec)
+        if not_ready:
+            return _status_page(request, session, nomination, campaign, spec, errors=not_ready, status_code=422,
+                                error_title="草稿已保存，但还不能提交。请完成以下内容：")
         try:
             applicants.submit(session, nomination)
         except JingongError as exc:  # refused before writing: the changes are still saved

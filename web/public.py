@@ -3,23 +3,26 @@ the commendation list. Only name, unit, photo, deeds and awards; never phone or 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse, Response
 from sqlmodel import Session
 
 from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import StageName
-from core.errors import JingongError, NotFound
+from core.errors import JingongError, NotFound, ValidationFailed
+from nominations import photos
 from nominations import public as public_lists
 from objections import receipts as objection_receipts
 from objections import service as objections
-from web import flash
+from web import flash, posters
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.schemas import NominationId
 from web.templating import TRACK_LABELS_ZH, render
-from web.uploads import send_file
+from web.uploads import FILE_CSP, send_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,6 +33,38 @@ def deeds_page(request: Request, session: SessionDep, campaign: CampaignDep, spe
     voting = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
     return render(request, "public/candidates.html", {"campaign": campaign, "candidates": rows, "voting": voting,
                                                       "voting_open": campaigns.is_open(voting)})
+
+
+@router.get("/candidates/{number}")
+def candidate_page(number: Annotated[int, Path(ge=1, le=9999)], request: Request, session: SessionDep,
+                   campaign: CampaignDep, settings: SettingsDep) -> Response:
+    """One candidate by 编号: photo, deeds, the vote button, and the tags a chat app's link card reads."""
+    candidate = public_lists.by_number(session, campaign, number)
+    voting = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
+    base = settings.public_base_url.rstrip("/")
+    return render(request, "public/candidate.html", {
+        "campaign": campaign, "c": candidate, "voting": voting, "voting_open": campaigns.is_open(voting),
+        "url": f"{base}/candidates/{number}", "base": base,
+    })
+
+
+@router.get("/candidates/{number}/poster.png")
+def candidate_poster(number: Annotated[int, Path(ge=1, le=9999)], session: SessionDep, campaign: CampaignDep,
+                     settings: SettingsDep) -> Response:
+    """A poster to share in a chat: campaign, photo, name, 编号, a QR code of the candidate's page."""
+    candidate = public_lists.by_number(session, campaign, number)
+    photo_path = None
+    if candidate.has_photo:
+        try:
+            photo_path = public_lists.photo(session, campaign, candidate.id, settings.uploads_dir).path
+        except NotFound:
+            photo_path = None
+    url = f"{settings.public_base_url.rstrip('/')}/candidates/{number}"
+    png = posters.poster_png(title=campaign.name, name=candidate.name, number=number, employer=candidate.employer,
+                             url=url, photo=photo_path)
+    return Response(png, media_type="image/png", headers={
+        "Cache-Control": "public, max-age=300", "Content-Security-Policy": FILE_CSP,
+        "Content-Disposition": f'inline; filename="poster-{number}.png"'})
 
 
 @router.get("/notice")
@@ -88,6 +123,16 @@ def commended_page(request: Request, session: SessionDep, campaign: CampaignDep,
 
 
 @router.get("/public/photos/{nomination_id}")
-def photo(nomination_id: NominationId, session: SessionDep, campaign: CampaignDep, settings: SettingsDep) -> Response:
-    """A candidate's photo, only while they are on a public list."""
-    return send_file(public_lists.photo(session, campaign, nomination_id, settings.uploads_dir), public_photo=True)
+def photo(nomination_id: NominationId, session: SessionDep, campaign: CampaignDep, settings: SettingsDep,
+          w: int | None = None) -> Response:
+    """A candidate's photo, only while they are on a public list; ``?w=120|240|480`` a copy at
+    most that wide, resized here once (the phone list loads a few KB per candidate)."""
+    stored = public_lists.photo(session, campaign, nomination_id, settings.uploads_dir)
+    if w is None:
+        return send_file(stored, public_photo=True)
+    if w not in photos.THUMB_WIDTHS:
+        raise ValidationFailed(f"w must be one of {photos.THUMB_WIDTHS}", message_zh="图片尺寸不支持")
+    thumb = photos.thumbnail(stored.path, settings.uploads_dir / "thumbs" / f"{stored.attachment.id}-{w}.jpg", w)
+    return FileResponse(thumb, media_type="image/jpeg", content_disposition_type="inline",
+                        filename=f"photo-{stored.attachment.id}-{w}.jpg",
+                        headers={"Cache-Control": "public, max-age=300", "Content-Security-Policy": FILE_CSP})

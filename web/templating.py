@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse
 
 from accounts.service import ROLE_LABELS_ZH
 from core import clock
-from core.beijing import BEIJING, beijing_text
+from core.beijing import BEIJING, beijing_text, beijing_until_text
 from nominations.states import STATE_LABELS_ZH, State
 from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
@@ -73,6 +73,7 @@ env.filters.update(
     mail_status_zh=lambda v: MAIL_STATUS_ZH.get(str(v), str(v)),
     objection_status_zh=lambda v: OBJECTION_STATUS_ZH.get(str(v), str(v)),
     actor_zh=lambda v, names=None: trail_actor_zh(str(v), names or {}),
+    bj_until=beijing_until_text,
     bjs=lambda v: beijing_text(v, seconds=True),
     ymd=date_text,
     iso_local=iso_local,

@@ -175,7 +175,7 @@ def api_invalidate(vote_id: Id, body: InvalidateRequest, session: SessionDep,
 
 
 def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | None, error: str | None = None,
-               pending: dict[str, str] | None = None, status_code: int = 200) -> Response:
+               pending: dict[str, str] | None = None, status_code: int = 200, at: int | None = None) -> Response:
     stage = campaigns.get_stage(session, campaign.id or 0, StageName.VOTING)
     rules = campaigns.spec_of(campaign).voting
     on_ballot = windows.candidates(session, campaign.id or 0)
@@ -184,6 +184,9 @@ def _vote_page(request: Request, session: Any, campaign: Any, *, voter: int | No
     return render(request, "public/vote.html", {
         "campaign": campaign, "stage": stage, "open": stage.opens_at <= clock.now() < stage.closes_at,
         "candidates": rows, "voter": voter, "error": error, "pending": pending, "counts": counts, "rules": rules,
+        # the message of a vote goes next to the button pressed, not to the top of a long page
+        "error_at": at if error and any(c.id == at for c in rows) else None,
+        "flash_at": at if any(c.id == at for c in rows) else None,
     }, status_code=status_code)
 
 
@@ -197,7 +200,9 @@ def _voter_or_none(request: Request, token: str | None, campaign_id: int) -> int
 @router.get("/vote", include_in_schema=False)
 def vote_page(request: Request, session: SessionDep, campaign: CampaignDep,
               jingong_voter: Annotated[str | None, Cookie()] = None) -> Response:
-    return _vote_page(request, session, campaign, voter=_voter_or_none(request, jingong_voter, campaign.id or 0))
+    voted = request.query_params.get("voted", "")
+    return _vote_page(request, session, campaign, voter=_voter_or_none(request, jingong_voter, campaign.id or 0),
+                      at=int(voted) if voted.isdigit() and len(voted) < 10 else None)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -243,19 +248,21 @@ def vote_cast(nomination_id: Id, request: Request, engine: EngineDep,
         voter = identities.voter_of_token(jingong_voter, cid, settings)
         receipt = casting.cast_vote(engine, cid, nomination_id, voter, client_ip(request), settings)
     except JingongError as exc:
-        return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc)
+        return _page_after(request, engine, error=message_zh(exc), status_code=status_of(exc), exc=exc,
+                           at=nomination_id)
     msg = (f"投票成功！今天还可为{receipt.candidates_left_today}名候选人投票。您的投票回执码：{receipt.receipt_code}"
            "（请保存，可在“投票回执查询”页核对是否计入）")
-    return flash.redirect(request, f"/vote#c{nomination_id}", msg)
+    return flash.redirect(request, f"/vote?voted={nomination_id}#c{nomination_id}", msg)
 
 
 def _page_after(request: Request, engine: Engine, *, error: str | None = None, status_code: int = 200,
-                exc: JingongError | None = None, pending: dict[str, str] | None = None) -> Response:
+                exc: JingongError | None = None, pending: dict[str, str] | None = None,
+                at: int | None = None) -> Response:
     with unit_of_work(engine, readonly=True) as session:
         campaign = campaigns.get_campaign(session)
         voter = _voter_or_none(request, request.cookies.get(COOKIE), campaign.id or 0)
         response = _vote_page(request, session, campaign, voter=voter, error=error, pending=pending,
-                              status_code=status_code)
+                              status_code=status_code, at=at)
     retry = getattr(exc, "retry_after", None)
     if retry:
         response.headers["Retry-After"] = str(retry)

@@ -23,6 +23,12 @@ from workflow.models import TransitionRecord
 
 def submit(session: Session, nomination: Nomination) -> TransitionRecord | None:
     assert nomination.id is not None
+    # the public pages show the photo: the applicant's own submission needs one (a draft may lack it)
+    missing_photo = nominations.photo_problems(nomination) if nomination.state == State.DRAFT else []
+    if missing_photo:
+        spec = campaigns.spec_of(campaigns.get_campaign_by_id(session, nomination.campaign_id))
+        if clock.received() < drafts.deadline_of(session, nomination, spec):  # late: the deadline says so
+            nominations.refuse(nominations.form_problems(nomination, spec) + missing_photo)
     event = Event.RESUBMIT if nomination.state == State.RETURNED else Event.SUBMIT
     record = workflow.transition(session, nomination.id, event, actor=Actor.applicant(),
                                  expected_version=nomination.version)
@@ -52,7 +58,8 @@ def status_view(session: Session, nomination: Nomination, spec: CampaignSpec) ->
         "history": history,
         "returned_items": returns[-1].reason if returns and nomination.state == State.RETURNED else None,
         "attachments": attachments.attachments_of(session, nomination.id),
-        "problems": nominations.form_problems(nomination, spec) if draft else [],
+        "problems": nominations.form_problems(nomination, spec) + nominations.photo_problems(nomination)
+        if draft else [],
         "deadline": deadline,
         "editable": draft and now < deadline,
         "seconds_left": max(0, int((deadline - now).total_seconds())),

@@ -181,7 +181,10 @@ def test_blank_forms_as_pdf(spec: CampaignSpec, tmp_path: Path, output: Path) ->
         assert filename.endswith(".pdf")
         text = pdf_text(content, tmp_path)
         assert expected in text
-        assert pdf_pages(content, tmp_path) == 1, name
+        # the plan lists every unit on its own row (each town and street): two pages; a form is one
+        assert pdf_pages(content, tmp_path) == (2 if name == "plan" else 1), name
+        if name == "plan":
+            assert all(unit.name in text for unit in spec.units)
         to_png(content, output, f"form-{name}-blank")
     assert "双福工业发展中心" in pdf_text(forms.render_blank("plan", "pdf", spec)[0], tmp_path)
 

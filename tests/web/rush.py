@@ -34,7 +34,7 @@ from core import clock
 from core.clock import ManualClock, use_clock
 from nominations.states import State
 from storage.db import make_engine, unit_of_work
-from tests.factories import create_draft, create_nomination
+from tests.factories import create_draft, create_nomination, with_photo
 from voting.identities import issue_token
 from voting.models import IdentityKind, VoterIdentity
 
@@ -96,7 +96,7 @@ def _preparing(database_url: str, at: datetime) -> Iterator[tuple[Session, Campa
 def prepare_drafts(database_url: str, count: int) -> list[str]:
     """``count`` complete drafts, written straight into the database before the server starts."""
     with _preparing(database_url, datetime(2021, 5, 20, 10, 0, tzinfo=BEIJING)) as (session, campaign, spec):
-        return [create_draft(session, campaign, spec).token for _ in range(count)]
+        return [with_photo(session, create_draft(session, campaign, spec)).token for _ in range(count)]
 
 
 def prepare_voting(database_url: str, data_dir: Path, voters: int, candidates: int = 5) -> list[Req]:

@@ -54,13 +54,18 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
 def test_draft_save_update_submit_and_history(client: TestClient) -> None:
     draft = new_draft(client, phone=None)
     assert draft["state"] == "draft" and len(draft["token"]) >= 30
-    assert [p["field"] for p in draft["problems"]] == ["phone"]
+    assert [p["field"] for p in draft["problems"]] == ["phone", "photo"]
     token = draft["token"]
     refused = client.post(f"/api/nominations/{token}/submit")
     assert refused.status_code == 422
     assert "phone" in refused.json()["detail"] and "联系电话" in refused.json()["detail_zh"]
+    assert "照片" in refused.json()["detail_zh"]
     updated = client.patch(f"/api/nominations/{token}", json={"phone": "13912345678"})
-    assert updated.status_code == 200 and updated.json()["problems"] == []
+    assert updated.status_code == 200 and [p["field"] for p in updated.json()["problems"]] == ["photo"]
+    no_photo = client.post(f"/api/nominations/{token}/submit")
+    assert no_photo.status_code == 422 and "photo" in no_photo.json()["detail"]
+    client.post(f"/api/nominations/{token}/attachments", data={"kind": "photo"},
+                files={"file": ("p.png", png_bytes(), "image/png")})
     submitted = client.post(f"/api/nominations/{token}/submit").json()
     assert submitted["state"] == "submitted"
     assert [(h["from_state"], h["to_state"]) for h in submitted["history"]] == [("draft", "submitted")]
@@ -110,6 +115,8 @@ def test_submission_at_the_deadline_is_refused_with_beijing_time(client: TestCli
 
 def test_submission_just_before_the_deadline_is_accepted(client: TestClient, clock: ManualClock) -> None:
     token = new_draft(client)["token"]
+    client.post(f"/api/nominations/{token}/attachments", data={"kind": "photo"},
+                files={"file": ("p.png", png_bytes(), "image/png")})
     clock.set(beijing(2021, 5, 31, 17, 59, 59, 999000))
     assert client.post(f"/api/nominations/{token}/submit").json()["state"] == "submitted"
 

@@ -16,6 +16,7 @@ from core.clock import ManualClock
 from nominations.models import Nomination
 from storage.db import unit_of_work
 from tests.conftest import beijing
+from tests.web.conftest import png_bytes
 from tests.web.test_api import new_draft
 from web import api
 from web.arrival import PREREAD_BYTES, ArrivalStamp
@@ -35,6 +36,8 @@ def _slowed(clock: ManualClock, wait: timedelta) -> Any:
 def test_a_submission_that_arrived_before_the_deadline_is_accepted_and_shows_its_arrival(
         client: TestClient, clock: ManualClock, engine: Any, monkeypatch: Any) -> None:
     token = new_draft(client)["token"]
+    client.post(f"/api/nominations/{token}/attachments", data={"kind": "photo"},
+                files={"file": ("p.png", png_bytes(), "image/png")})
     arrived = beijing(2021, 5, 31, 17, 59, 59) + timedelta(milliseconds=999)
     clock.set(arrived)
     monkeypatch.setattr(api.applicants, "submit", _slowed(clock, timedelta(seconds=2)))

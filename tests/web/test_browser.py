@@ -100,13 +100,16 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
         page = watch.page(browser, server.url)
         # the applicant: self-nomination, saved, photo, submitted
         page.goto("/apply/self")
-        for field, value in {"name": "周匠人", "ethnicity": "汉族", "birth_date": "1972-06-01", "education": "大专",
-                             "political_status": "中共党员", "employer": "江津齿轮厂", "position": "技术员",
+        for field, value in {"name": "周匠人", "birth_date": "1972-06-01", "employer": "江津齿轮厂",
+                             "position": "技术员",
                              "years_of_service": "28", "phone": "13812345678", "applicant_email": "zhou@example.cn",
                              "achievements": "齿轮加工工艺改进", "applicant_signature": "周匠人",
                              "applicant_signed_date": "2021-05-20"}.items():
             page.fill(f"[name={field}]", value)
         page.select_option("[name=sex]", "男")
+        page.select_option("[name=ethnicity]", "汉族")
+        page.select_option("[name=education]", "大学专科")
+        page.select_option("[name=political_status]", "中共党员")
         page.select_option("[name=technical_grade]", "高级技师")
         page.fill("[name=deeds]", XSS)
         page.check("input[name=priority_conditions][value=P2]")
@@ -173,13 +176,18 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
         for path in ("/", "/apply/unit", "/notice", "/commended"):
             assert page.goto(path).ok, path
         page.goto("/candidates")
-        person = page.locator("article.person", has_text="周匠人")
+        person = page.locator("li.entry", has_text="周匠人")
         assert person.count() == 1
-        assert person.locator(".deeds").text_content() == XSS  # shown as text
-        assert page.evaluate("window.__xss") is None  # and never run
         assert "13812345678" not in page.content() and "1972" not in page.content()
         width = person.locator("img").evaluate("img => img.complete ? img.naturalWidth : 0")
-        assert width == 40
+        assert width == 40  # the thumbnail of a 40-pixel photo is not enlarged
+        with page.expect_navigation():
+            page.click("text=周匠人")
+        assert page.url.endswith("/candidates/1")  # 编号 1: the only candidate
+        assert page.text_content(".deeds") == XSS  # shown as text
+        assert page.evaluate("window.__xss") is None  # and never run
+        assert "13812345678" not in page.content() and "1972" not in page.content()
+        page.goto("/candidates")
         # a voter verifies a phone number (the console SMS gateway writes data/sms.log) and votes
         page.click("text=前往投票")
         page.wait_for_url("**/vote")
@@ -193,10 +201,13 @@ def test_nomination_to_public_deeds(browser: Any, tmp_path: Path, screenshots: P
             page.click("form[action=\"/vote/verify\"] button")
         assert "验证成功" in page.text_content("[role=status]")
         with page.expect_navigation():
-            page.click("button[aria-label=为周匠人投票]")
-        assert "?" not in page.url and "投票成功" in page.text_content("[role=status]")
-        page.click("button[aria-label=为周匠人投票]")
-        assert "已为该候选人投过一票" in page.text_content("[role=alert]")
+            page.click("button[aria-label=为1号周匠人投票]")
+        assert page.url.endswith("/vote?voted=1#c1")  # the candidate, never the message, in the link
+        assert "投票成功" in page.text_content("#c1 .said [role=status]")  # next to the button
+        assert page.text_content("#c1 button") == "今日已投 ✓" and page.is_disabled("#c1 button")
+        with page.expect_navigation():  # the server refuses a second vote all the same
+            page.eval_on_selector("#c1 form.vote-form", "f => f.submit()")
+        assert "已为该候选人投过一票" in page.text_content("#c1 .said [role=alert]")
         # the office sees the live tally and invalidates the vote with a reason
         page.goto("/committee/votes")
         page.wait_for_url("**/committee/login**")

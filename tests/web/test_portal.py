@@ -47,6 +47,8 @@ def test_save_draft_come_back_and_submit(client: TestClient) -> None:
     page = client.get(link).text
     assert "草稿" in page and 'value="赵师傅"' in page
     assert "请填写“联系电话”" in page and "请填写“主要事迹”" in page  # what is missing, listed
+    assert "请上传一寸近期免冠照片" in page  # the photo is required to submit
+    client.post(f"{link}/attachments", data={"kind": "photo"}, files={"file": ("p.png", png_bytes(), "image/png")})
     submitted = client.post(link, data=SELF_FORM | {"action": "submit"})
     assert submitted.status_code == 303 and submitted.headers["location"] == link
     after = client.get(link).text
@@ -78,7 +80,12 @@ def test_unit_form_lists_units_and_submits(client: TestClient, engine: Any, camp
     data |= {"unit_id": str(unit.id), "unit_opinion": "同意推荐", "unit_opinion_date": "2021-05-02",
              "unit_seal_confirmed": "on", "action": "submit"}
     response = client.post("/apply/unit", data=data)
-    page = client.get(response.headers["location"]).text
+    link = response.headers["location"].split("?")[0]
+    page = client.get(link).text  # saved; a new form has no photo yet
+    assert "草稿已保存，还不能提交" in page and "请上传一寸近期免冠照片" in page
+    client.post(f"{link}/attachments", data={"kind": "photo"}, files={"file": ("p.png", png_bytes(), "image/png")})
+    client.post(link, data=data)
+    page = client.get(link).text
     assert "申报已提交，谢谢！" in page and unit.name in page
 
 

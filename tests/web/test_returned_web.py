@@ -12,13 +12,16 @@ from nominations.models import Nomination
 from nominations.states import State
 from storage.db import unit_of_work
 from tests.conftest import beijing
+from tests.web.conftest import png_bytes
 from tests.web.test_portal import SELF_FORM
 
 
 def test_office_sends_back_and_the_applicant_resubmits(client: Any, as_member: Any, engine: Any, campaign: Any,
                                                        clock: Any) -> None:
-    response = client.post("/apply/self", data=SELF_FORM | {"action": "submit"})
+    response = client.post("/apply/self", data=SELF_FORM | {"action": "save"})
     link = response.headers["location"].split("?")[0]
+    client.post(f"{link}/attachments", data={"kind": "photo"}, files={"file": ("p.png", png_bytes(), "image/png")})
+    assert client.post(link, data=SELF_FORM | {"action": "submit"}).status_code == 303
     with unit_of_work(engine, readonly=True) as session:
         nomination_id = session.exec(select(Nomination.id)).one()
     clock.set(beijing(2021, 6, 3, 9, 0))

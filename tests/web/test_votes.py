@@ -134,7 +134,7 @@ def test_the_voting_page_without_javascript(client: TestClient, engine: Engine, 
                                            "code": code_from_outbox(engine, "page@example.cn")})
     assert ok.status_code == 303
     voted = client.post(f"/vote/{candidates[0]}")
-    assert voted.status_code == 303 and voted.headers["location"] == f"/vote#c{candidates[0]}"
+    assert voted.status_code == 303 and voted.headers["location"] == f"/vote?voted={candidates[0]}#c{candidates[0]}"
     assert "投票成功" in client.get(voted.headers["location"]).text
     twice = client.post(f"/vote/{candidates[0]}")
     assert twice.status_code == 409 and "您今天（2021-07-02）已为该候选人投过一票" in twice.text

@@ -50,3 +50,64 @@
     t.addEventListener("input", update); update();
   });
 })();
+// Forms: the error summary takes the focus (a screen reader reads it; its links lead to the
+// fields); a photo chosen for upload is shown before it is sent.
+(function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+  var file = document.getElementById("upload-file"), kind = document.getElementById("upload-kind");
+  var preview = document.querySelector(".photo-preview");
+  if (file && preview && window.FileReader) {
+    var show = function () {
+      var f = file.files && file.files[0];
+      if (!f || !/^image\//.test(f.type) || (kind && kind.value !== "photo")) { preview.hidden = true; return; }
+      var reader = new FileReader();
+      reader.onload = function () { preview.querySelector("img").src = reader.result; preview.hidden = false; };
+      reader.readAsDataURL(f);
+    };
+    file.addEventListener("change", show);
+    if (kind) { kind.addEventListener("change", show); }
+  }
+})();
+// The voter's phone: find a candidate by name, 编号 or employer on the cached list; "今日已投" on
+// the buttons of candidates this browser voted for today (Beijing day, kept in localStorage:
+// the cached pages stay the same bytes for everyone).
+(function () {
+  "use strict";
+  document.querySelectorAll("input.candidate-search").forEach(function (box) {
+    var list = document.getElementById(box.dataset.list), none = box.parentElement.querySelector(".search-none");
+    if (!list) { return; }
+    box.addEventListener("input", function () {
+      var q = box.value.replace(/\s+/g, "").replace(/号$/, ""), shown = 0;
+      list.querySelectorAll("li.entry").forEach(function (li) {
+        var hit = !q || (/^\d+$/.test(q) ? li.dataset.number === q : li.dataset.search.indexOf(q) >= 0);
+        li.hidden = !hit; if (hit) { shown += 1; }
+      });
+      if (none) { none.hidden = shown > 0; }
+    });
+  });
+  var KEY = "jingong-voted";
+  function today() { return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10); }
+  function load() {
+    try {
+      var v = JSON.parse(window.localStorage.getItem(KEY) || "{}");
+      return v.day === today() && Array.isArray(v.ids) ? v : { day: today(), ids: [] };
+    } catch (e) { return { day: today(), ids: [] }; }
+  }
+  var state = load();
+  document.querySelectorAll("[data-voted]").forEach(function (el) {
+    var id = el.dataset.voted;
+    if (id && state.ids.indexOf(id) < 0) { state.ids.push(id); }
+    try { window.localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode */ }
+    var item = el.closest("li, article");
+    if (item && item.scrollIntoView) { item.scrollIntoView({ block: "center" }); }
+  });
+  document.querySelectorAll("form.vote-form").forEach(function (f) {
+    if (state.ids.indexOf(f.dataset.id) >= 0) {
+      var b = f.querySelector("button");
+      b.textContent = "今日已投 ✓"; b.disabled = true; b.classList.add("done");
+      b.setAttribute("aria-label", b.getAttribute("aria-label").replace("投票", "今日已投票"));
+    }
+  });
+})();
