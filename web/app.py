@@ -157,4 +157,8 @@ def create_app(
     app.include_router(public.router)
     app.include_router(exports.router)
     app.include_router(transparency.router)
+    from web import committee_decisions, public_documents  # the formal documents (公示, 表彰决定)
+
+    app.include_router(committee_decisions.router)
+    app.include_router(public_documents.router)
     return app

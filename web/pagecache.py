@@ -44,7 +44,8 @@ from core import clock
 from storage.public_version import VersionStore
 
 PUBLIC_PATHS = frozenset({"/", "/candidates", "/notice", "/commended", "/vote", "/api/campaign",
-                          "/api/public/candidates"})
+                          "/api/public/candidates", "/notice.pdf", "/commended/decision.pdf",
+                          "/commended/decision.docx"})
 #: pages that show the running time (the deadline's countdown, ``now``) or live vote counts: they
 #: live ``PAGE_CACHE_SECONDS``; the others change only with commits (the scheduler's step at each
 #: stage edge moves the version too) and live ``PAGE_CACHE_QUIET_SECONDS``, a bound for a clock
