@@ -110,6 +110,11 @@ def track_label(spec: CampaignSpec, track: Track) -> str:
     return f"“{spec.award_name}”" if track is Track.MAIN else f"“{spec.award_name}入围奖”"
 
 
+def award_line(spec: CampaignSpec, track: Track) -> str:
+    """江津区第三届“津工精匠” / 江津区第三届“津工精匠入围奖”."""
+    return wording(spec).edition.removesuffix(f"“{spec.award_name}”") + track_label(spec, track)
+
+
 def groups_in_stroke_order(spec: CampaignSpec, people: list[PublicCandidate]) -> list[Group]:
     """Per award (main first), each in 姓氏笔画 order; an award nobody holds is left out."""
     out = []

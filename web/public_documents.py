@@ -59,6 +59,6 @@ def winner_page(nomination_id: NominationId, request: Request, session: SessionD
     record = decisions.published_decision(session, campaign.id or 0)
     return render(request, "public/winner.html", {
         "campaign": campaign, "person": person, "decision": record,
-        "award": notices.track_label(spec, notices.Track(person.track or "main")),
+        "award_line": notices.award_line(spec, notices.Track(person.track or "main")),
         "url": str(request.url), "base": str(request.base_url).rstrip("/"),
     })
