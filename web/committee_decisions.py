@@ -12,9 +12,10 @@ from sqlmodel import Session
 
 from accounts import service as accounts
 from campaigns import decisions
+from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import StageName
-from core.errors import JingongError, NotFound
+from core.errors import JingongError, NotFound, ValidationFailed
 from documents import notices
 from web import flash
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SpecDep, require
@@ -28,8 +29,6 @@ MayDecide = Depends(require("stages"))
 
 def _page(request: Request, session: Session, campaign: Campaign, *, error: str | None = None,
           values: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    from campaigns import service as campaigns
-
     record = decisions.get_decision(session, campaign.id or 0)
     doc = notices.decision(session, campaign, record=record)
     return render(request, "committee/decision.html", {
@@ -53,8 +52,6 @@ async def decision_enter(request: Request, user: CurrentUser, session: SessionDe
         try:
             decided_on = date.fromisoformat(values["decided_on"])
         except ValueError:
-            from core.errors import ValidationFailed
-
             raise ValidationFailed("bad date", message_zh="请填写决定日期（年-月-日）") from None
         decisions.enter_decision(session, campaign.id or 0, number=values["number"], decided_on=decided_on,
                                  actor=accounts.actor_of(user))

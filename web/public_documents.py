@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from campaigns import decisions
+from campaigns.models import Campaign
 from core.errors import NotFound
 from documents import notices
 from nominations import public as public_lists
@@ -32,7 +34,7 @@ def notice_pdf(session: SessionDep, campaign: CampaignDep) -> Response:
     return document(notices.notice_pdf(doc), PDF, f"{campaign.slug}-notice.pdf")
 
 
-def _published_decision(session: SessionDep, campaign: CampaignDep) -> notices.Decision:
+def _published_decision(session: Session, campaign: Campaign) -> notices.Decision:
     record = decisions.published_decision(session, campaign.id or 0)
     doc = notices.decision(session, campaign, record=record) if record is not None else None
     if doc is None:
