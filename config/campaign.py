@@ -7,7 +7,7 @@ an aware UTC instant. A bad file raises ``ConfigError`` with one line naming the
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,7 @@ class CampaignSpec(_Strict):
     rules: Rules = Field(default_factory=Rules)
     voting: VotingRules = Field(default_factory=VotingRules)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
+    publicity: Publicity = Field(default_factory=lambda: Publicity())
 
     @field_validator("units", mode="before")
     @classmethod
@@ -327,3 +328,24 @@ def load_campaign(path: Path | str = DEFAULT_CAMPAIGN_FILE) -> CampaignSpec:
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return parse_campaign(data, str(path))
+
+
+class Publicity(_Strict):
+    """The formal public documents: who issues the 公示 and the commendation decision, who approves
+    the final list, how the public objects, and when the decision is expected."""
+
+    #: the issuing bodies (主办单位), in the order they sign
+    issuers: list[str] = Field(default_factory=lambda: ["主办单位"], min_length=1)
+    #: to whom the decision is addressed (主送)
+    addressees: str = ""
+    #: who approves the final list before the decision (审定)
+    approver: str = "区政府"
+    #: how to object: in writing, by phone, online; each a sentence of the 公示
+    channels: list[str] = Field(default_factory=list)
+    #: the conditions an objection must meet (real name, facts)
+    objection_rules: str = ""
+    #: the day the commendation decision is expected (shown until it is published)
+    decision_expected: date | None = None
+
+
+CampaignSpec.model_rebuild()

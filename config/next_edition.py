@@ -63,6 +63,9 @@ def next_edition(source_text: str, source: str = "campaign") -> tuple[str, Campa
         stage["closes"] = one_year_later(stage["closes"])
         if "description" in stage:
             stage["description"] = _next_years(str(stage["description"]))
+    publicity = doc.get("publicity")
+    if publicity is not None and "decision_expected" in publicity:
+        publicity["decision_expected"] = one_year_later(publicity["decision_expected"])
     rules = doc.get("rules")
     if rules is not None and "prior_editions" in rules:
         # unset: every earlier edition the service knows, this one included once it commends

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from campaigns import decisions
 from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import StageName
@@ -23,6 +24,7 @@ from nominations.states import State
 DEEDS_STATES = (State.SHORTLISTED, State.VOTED, State.VETTED, State.ON_HOLD, State.PUBLICIZED, State.COMMENDED,
                 State.NOT_SELECTED)
 NOTICE_STATES = (State.VETTED, State.ON_HOLD, State.PUBLICIZED, State.COMMENDED)
+COMMENDED_STATES = (State.PUBLICIZED, State.COMMENDED)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class PublicCandidate:
     has_photo: bool
     #: 编号 on the voting pages and posters (``numbered``); 0 on the lists that have none
     number: int = 0
+    #: 主要技术成果: on the winner's page only, not in the lists or the API
+    achievements: str = ""
 
     def as_public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "employer": self.employer, "unit": self.unit,
@@ -53,7 +57,7 @@ def _public(session: Session, n: Nomination) -> PublicCandidate:
     return PublicCandidate(id=n.id or 0, name=n.name or "", employer=n.employer or "", unit=unit.name if unit else "",
                            position=n.position or "", technical_grade=n.technical_grade or "",
                            honours=n.honours or "", deeds=n.deeds or "", track=n.track or "",
-                           has_photo=n.photo_attachment_id is not None)
+                           has_photo=n.photo_attachment_id is not None, achievements=n.achievements or "")
 
 
 def published(session: Session, campaign: Campaign, stage_name: StageName) -> bool:
@@ -90,9 +94,27 @@ def notice_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
     return sorted((_public(session, n) for n in rows), key=lambda c: (c.track != "main", c.id))
 
 
+def honoured_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
+    """Whom the commendation decision names (publicized or commended), published or not: for the
+    office's draft of the decision."""
+    rows = nominations.list_nominations(session, campaign.id or 0, states=COMMENDED_STATES)
+    return [_public(session, n) for n in rows]
+
+
 def commended_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
-    rows = nominations.list_nominations(session, campaign.id or 0, states=[State.COMMENDED])
-    return sorted((_public(session, n) for n in rows), key=lambda c: (c.track != "main", c.id))
+    """The commended: public once the office publishes the commendation decision. Until the
+    commendation stage closes they are the publicized (the notice passed without a ruling against)."""
+    if decisions.published_decision(session, campaign.id or 0) is None:
+        return []
+    return sorted(honoured_rows(session, campaign), key=lambda c: (c.track != "main", c.id))
+
+
+def winner(session: Session, campaign: Campaign, nomination_id: int) -> PublicCandidate:
+    """One commended person's public page (集中宣传); the same 404 for anyone else."""
+    found = next((c for c in commended_rows(session, campaign) if c.id == nomination_id), None)
+    if found is None:
+        raise NotFound("no such commended person", message_zh="没有该受表彰人员")
+    return found
 
 
 def photo(session: Session, campaign: Campaign, nomination_id: int, uploads_dir: Path) -> attachments.StoredFile:

@@ -176,4 +176,8 @@ def create_app(
     app.include_router(exports.router)
     app.include_router(transparency.router)
     app.include_router(documents.router)
+    from web import committee_decisions, public_documents  # the formal documents (公示, 表彰决定)
+
+    app.include_router(committee_decisions.router)
+    app.include_router(public_documents.router)
     return app

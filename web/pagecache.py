@@ -45,9 +45,11 @@ from core import clock
 from storage.public_version import VersionStore
 
 PUBLIC_PATHS = frozenset({"/", "/candidates", "/notice", "/commended", "/vote", "/api/campaign",
-                          "/api/public/candidates"})
-#: a candidate's own page, ``/candidates/{编号}`` (up to four digits: a bounded set of keys)
-CANDIDATE_PAGE = re.compile(r"/candidates/[1-9][0-9]{0,3}")
+                          "/api/public/candidates", "/notice.pdf", "/commended/decision.pdf",
+                          "/commended/decision.docx"})
+#: a candidate's own page, ``/candidates/{编号}``, and a winner's, ``/commended/{id}`` (only 200s are
+#: kept, so the keys are bounded by the candidates)
+CANDIDATE_PAGE = re.compile(r"/candidates/[1-9][0-9]{0,3}|/commended/[1-9][0-9]{0,8}")
 
 
 def is_public(path: str) -> bool:

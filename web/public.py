@@ -9,10 +9,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 from sqlmodel import Session
 
+from campaigns import decisions
 from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import StageName
 from core.errors import JingongError, NotFound, ValidationFailed
+from documents import notices
 from nominations import photos
 from nominations import public as public_lists
 from objections import receipts as objection_receipts
@@ -21,7 +23,7 @@ from web import flash, posters
 from web.deps import CampaignDep, SessionDep, SettingsDep, SpecDep
 from web.errors import message_zh, status_of
 from web.schemas import NominationId
-from web.templating import TRACK_LABELS_ZH, render
+from web.templating import render
 from web.uploads import FILE_CSP, send_file
 
 router = APIRouter(include_in_schema=False)
@@ -76,9 +78,11 @@ def _notice(request: Request, session: Session, campaign: Campaign, *, error: st
             values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     stage = campaigns.get_stage(session, campaign.id or 0, StageName.NOTICE)
     rows = public_lists.notice_rows(session, campaign)
+    doc = notices.notice(session, campaign)
     return render(request, "public/notice.html", {
-        "campaign": campaign, "candidates": rows, "stage": stage, "open": campaigns.is_open(stage),
-        "tracks": TRACK_LABELS_ZH, "error": error, "values": values or {},
+        "campaign": campaign, "candidates": [c for g in doc.groups for c in g.people], "stage": stage,
+        "open": campaigns.is_open(stage) and bool(rows), "formal": notices.notice_fragment(doc), "notice": doc,
+        "error": error, "values": values or {},
     }, status_code=status_code)
 
 
@@ -117,9 +121,12 @@ async def objection_receipt(request: Request, session: SessionDep, campaign: Cam
 
 @router.get("/commended")
 def commended_page(request: Request, session: SessionDep, campaign: CampaignDep, spec: SpecDep) -> Response:
-    return render(request, "public/commended.html", {"campaign": campaign,
-                                                     "candidates": public_lists.commended_rows(session, campaign),
-                                                     "tracks": TRACK_LABELS_ZH})
+    record = decisions.published_decision(session, campaign.id or 0)
+    doc = notices.decision(session, campaign, record=record) if record is not None else None
+    return render(request, "public/commended.html", {
+        "campaign": campaign, "decision": doc, "groups": doc.groups if doc else [],
+        "expected": spec.publicity.decision_expected,
+        "stage": campaigns.get_stage(session, campaign.id or 0, StageName.COMMENDATION)})
 
 
 @router.get("/public/photos/{nomination_id}")

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import accounts.models  # noqa: F401
 import audit.models  # noqa: F401
+import campaigns.decisions  # noqa: F401
 import campaigns.models  # noqa: F401
 import nominations.models  # noqa: F401
 import notifications.models  # noqa: F401

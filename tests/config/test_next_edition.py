@@ -35,6 +35,21 @@ def test_29_february_moves_to_28() -> None:
     assert one_year_later(datetime(2024, 2, 29, 18, 0)) == datetime(2025, 2, 28, 18, 0)
 
 
+def test_next_edition_moves_the_expected_decision_day_and_keeps_the_documents_wording() -> None:
+    from datetime import date
+
+    from documents.notices import wording
+
+    this = load_campaign()
+    _, spec = next_edition(DEFAULT_CAMPAIGN_FILE.read_text(encoding="utf-8"), "jingong-2021.toml")
+    assert this.publicity.decision_expected == date(2021, 11, 30)
+    assert spec.publicity.decision_expected == date(2022, 11, 30)
+    assert spec.publicity.issuers == this.publicity.issuers and spec.publicity.channels == this.publicity.channels
+    # the new notice has no number yet: the documents cite it without one
+    assert wording(spec).basis == "《关于开展第四届“津工精匠”评选活动的通知》"
+    assert wording(spec).edition == "江津区第四届“津工精匠”"
+
+
 def test_next_edition_moves_every_instant_one_year_and_advances_the_title() -> None:
     this = load_campaign()
     text, spec = next_edition(DEFAULT_CAMPAIGN_FILE.read_text(encoding="utf-8"), "jingong-2021.toml")

@@ -160,8 +160,19 @@ def test_committee_rules_on_objections(client: TestClient, engine: Any, campaign
     assert again.status_code == 409
 
 
-def test_commended_list(client: TestClient, engine: Any, campaign: Any, spec: Any) -> None:
+def test_commended_list(client: TestClient, engine: Any, campaign: Any, spec: Any, clock: ManualClock) -> None:
+    from datetime import date
+
+    from campaigns import decisions
+    from core.actor import Actor
+
     make(engine, campaign, spec, State.COMMENDED, track=Track.FINALIST, name="入围者")
     make(engine, campaign, spec, State.COMMENDED, track=Track.MAIN, name="精匠")
+    assert "精匠<" not in client.get("/commended").text  # public with the decision (tests/web/test_public_documents.py)
+    clock.set(beijing(2021, 12, 2, 9, 0))
+    with unit_of_work(engine) as session:
+        decisions.enter_decision(session, campaign.id, number="津人社发〔2021〕88号", decided_on=date(2021, 12, 1),
+                                 actor=Actor.system("test"))
+        decisions.publish_decision(session, campaign.id, actor=Actor.system("test"))
     html = client.get("/commended").text
     assert html.index("精匠") < html.index("入围者") and "津工精匠入围奖" in html

@@ -8,10 +8,11 @@ import re
 import pytest
 from starlette.routing import BaseRoute, Match, Route
 
-from web import api, committee, exports, portal, public, votes
+from web import api, committee, committee_decisions, exports, portal, public, public_documents, votes
 
 ROUTERS = {"votes": votes.router, "api": api.router, "portal": portal.router, "committee": committee.router,
-           "public": public.router, "exports": exports.router}
+           "public": public.router, "exports": exports.router, "committee_decisions": committee_decisions.router,
+           "public_documents": public_documents.router}
 
 
 def _concrete(path: str) -> str:
