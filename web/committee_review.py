@@ -27,7 +27,7 @@ from web import flash
 from web.committee import _act_data, _events_for, _notes, _safe_next, page
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SpecDep
 from web.errors import message_zh, status_of
-from web.schemas import NominationId
+from web.schemas import NominationId, typed
 from workflow import bulk
 from workflow.machine import EVENT_LABELS_ZH, Event
 
@@ -63,11 +63,11 @@ def list_query(params: QueryParams, *, default_states: tuple[State, ...] = (),
     over = params.get("over")
     per_page = _small_int(params.get("per_page")) or per_page
     return ListQuery(
-        text=(params.get("q") or "").strip()[:100],
+        text=typed(params.get("q"), 100),
         states=states,
         unit_id=_small_int(params.get("unit")),
         kind=NominationKind(kind) if kind in {k.value for k in NominationKind} else None,
-        grade=(params.get("grade") or "").strip()[:16] or None,
+        grade=typed(params.get("grade"), 16) or None,
         over_quota={"1": True, "true": True, "0": False, "false": False}.get((over or "").lower()),
         sort=sort if sort in lists.SORTS else "priority",
         descending=descending,

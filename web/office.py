@@ -36,7 +36,7 @@ from stages.models import StepKind
 from web import flash
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, require
 from web.errors import message_zh
-from web.schemas import MailId
+from web.schemas import MailId, typed
 from web.templating import MAIL_STATUS_ZH, render
 from workflow import bulk, shortfall, trail
 from workflow.machine import Event
@@ -235,7 +235,7 @@ def mail_page(request: Request, user: CurrentUser, session: SessionDep) -> Respo
     q = request.query_params
     status = MailStatus(q["status"]) if q.get("status") in {s.value for s in MailStatus} else None
     template = q.get("kind") if q.get("kind") in {t.value for t in MailTemplate} else None
-    recipient = q.get("q", "").strip()[:200] or None
+    recipient = typed(q.get("q"), 200) or None
     number = page_of(q.get("p"))
     rows, total = outbox.search_mail(session, status=status, recipient=recipient, template=template,
                                      offset=(number - 1) * MAIL_PER_PAGE, limit=MAIL_PER_PAGE)
@@ -317,9 +317,9 @@ def trail_filter(params: Any) -> trail.TrailFilter:
     since, until = _day(params.get("since")), _day(params.get("until"))
     return trail.TrailFilter(
         nomination_id=int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None,
-        actor=params.get("actor", "").strip()[:100] or None,
+        actor=typed(params.get("actor"), 100) or None,
         event=Event(params["event"]) if params.get("event") in {e.value for e in Event} else None,
-        action=params.get("action", "").strip()[:64] or None,
+        action=typed(params.get("action"), 64) or None,
         since=datetime.combine(since, datetime.min.time(), BEIJING) if since else None,
         until=datetime.combine(until + timedelta(days=1), datetime.min.time(), BEIJING) if until else None,
     )

@@ -26,6 +26,12 @@ def _clean(value: str) -> str:
     return value
 
 
+def typed(raw: str | None, limit: int) -> str:
+    """What was typed into a search or filter box, without control characters (PostgreSQL refuses a
+    NUL in text; a filter is lenient where a form field is refused), trimmed, at most ``limit``."""
+    return "".join(ch for ch in raw or "" if unicodedata.category(ch) not in {"Cc", "Cs"}).strip()[:limit]
+
+
 Str8 = Annotated[str, Field(max_length=8), AfterValidator(_clean)]
 Str16 = Annotated[str, Field(max_length=16), AfterValidator(_clean)]
 Str32 = Annotated[str, Field(max_length=32), AfterValidator(_clean)]
