@@ -39,21 +39,18 @@ from web.errors import message_zh
 from web.schemas import MailId, typed
 from web.templating import MAIL_STATUS_ZH, render
 from workflow import bulk, shortfall, trail
-from workflow.machine import Event
+from workflow.machine import EVENT_LABELS_ZH, Event
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
 MailOnly = Depends(require("mail"))
 MAIL_PER_PAGE = 50
 AUDIT_PER_PAGE = 100
+#: each kind of mail in words: a state change's mail is named by its event, the others here
 MAIL_TEMPLATE_ZH = {
-    "submit": "申报已提交", "return_for_changes": "退回补正", "resubmit": "补正后重新提交", "withdraw": "撤回申报",
-    "pass_screening": "通过资格审核", "reject": "未通过资格审核", "shortlist": "入选初步候选人",
-    "unshortlist": "移出初步候选人", "pass_over": "未入选初步候选人", "record_votes": "投票结果",
-    "vet": "确定为正式候选人", "not_select": "未入选正式候选人", "fail_vetting": "未通过综合评审",
-    "object": "收到异议", "uphold_objection": "异议成立", "dismiss_objection": "异议不成立", "publicize": "公示无异议",
-    "commend": "命名表彰", "stage_opened": "阶段开始", "stage_closed": "阶段结束", "deadline_reminder": "截止提醒",
+    **{event.value: EVENT_LABELS_ZH[event] for event in Event},
+    "stage_opened": "阶段开始", "stage_closed": "阶段结束", "deadline_reminder": "截止提醒",
     "voting_open": "投票开始", "objection_received": "收到异议（组委会）", "committee_alert": "提醒组委会",
-    "vote_code": "投票验证码", "objection_ack": "异议受理回执", "test": "测试邮件",
+    "vote_code": "投票验证码", "objection_ack": "异议受理回执", "unit_change": "推荐单位通知", "test": "测试邮件",
 }
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,7 +121,9 @@ def not_modified(entry: Entry, if_none_match: bytes | None, if_modified_since: b
 def make_entry(rendered: Rendered, version: str, lifetime: float, previous: Entry | None) -> Entry:
     etag = b'"' + hashlib.blake2b(rendered.body, digest_size=12).hexdigest().encode("ascii") + b'"'
     # the same bytes again (re-rendered after the lifetime or a quiet move): the same Last-Modified
-    modified = previous.modified if previous is not None and previous.etag == etag else float(int(time.time()))
+    # an HTTP date for caches, which run on wall time (not the campaign's injectable clock)
+    modified = (previous.modified if previous is not None and previous.etag == etag
+                else float(int(clock.wall_now().timestamp())))
     validators: Headers = [(b"etag", etag), (b"last-modified", formatdate(modified, usegmt=True).encode("ascii")),
                            (b"cache-control", PUBLIC_CACHE_CONTROL), (b"vary", b"Cookie")]
     kept = [(n, v) for n, v in rendered.headers if n.lower() not in _OWN_HEADERS]

@@ -18,14 +18,10 @@ from wiring import ledger
 from workflow import hooks
 from workflow.models import TransitionRecord
 
-_done = False
-
 
 def bootstrap() -> None:
-    global _done
-    if _done:
-        return
-    _done = True
+    """Register every listener; each registration is idempotent, so calling it again (another app
+    in the same process, a test that removed a listener) restores the wiring, never doubles it."""
     # notifications: the applicant's mail, queued in the same transaction as the state change
     transition_mail.install()
     # the nominating unit's contact: its own mail with the unit link

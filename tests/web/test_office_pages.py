@@ -205,3 +205,10 @@ def test_dashboard_at_a_glance(as_member: Any, engine: Any, campaign: Any, spec:
     assert "接下来的定时步骤" in page
     reviewer, _ = as_member("rev", Role.REVIEWER)
     assert "封邮件" not in reviewer.get("/committee").text  # the outbox is the admin's
+
+
+def test_every_kind_of_mail_has_a_name_in_words() -> None:
+    from notifications.models import MailTemplate
+    from web.office import MAIL_TEMPLATE_ZH
+
+    assert set(MAIL_TEMPLATE_ZH) == {t.value for t in MailTemplate}
