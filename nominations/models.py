@@ -71,6 +71,9 @@ class Nomination(NominationForm, table=True):
     #: unguessable link to the applicant's status page
     token: str = Field(default_factory=new_token, unique=True, max_length=64)
     photo_attachment_id: int | None = None
+    #: 编号 on the voting pages, posters and QR codes: given once when voting opens
+    #: (``nominations.public.assign_numbers``) and never changed or reused
+    ballot_number: int | None = None
     # 组委会意见（盖章）+ 日期
     committee_opinion: str | None = Field(default=None, sa_column=Column(Text))
     committee_opinion_date: date | None = None

@@ -67,16 +67,39 @@ def published(session: Session, campaign: Campaign, stage_name: StageName) -> bo
 
 
 def deeds_rows(session: Session, campaign: Campaign) -> list[PublicCandidate]:
-    """The shortlisted (and those after them), each with their 编号: 1, 2, 3 … in the order of
-    their nomination's id, i.e. the order their drafts were first saved. The shortlist is closed
-    before voting opens and this order never changes, so a number shared in a chat stays the same
-    person for the whole vote; only a candidate leaving the list (withdrawn, disqualified) would
-    move those after them, which the rules make rare. Derived, not stored: no migration, and the
-    same answer on every instance."""
+    """The shortlisted (and those after them), each with their 编号, in its order."""
     if not published(session, campaign, StageName.VOTING):
         return []
     rows = nominations.list_nominations(session, campaign.id or 0, states=DEEDS_STATES)
-    return [replace(_public(session, n), number=i) for i, n in enumerate(sorted(rows, key=lambda n: n.id or 0), 1)]
+    numbers = _numbers(rows, nominations.highest_ballot_number(session, campaign.id or 0))
+    return sorted((replace(_public(session, n), number=numbers[n.id or 0]) for n in rows), key=lambda c: c.number)
+
+
+def _numbers(rows: list[Nomination], highest: int) -> dict[int, int]:
+    """Each row's 编号: the stored one, else the next numbers after the highest ever given, in the
+    order of the nomination's id (what ``assign_numbers`` stores, and what the pages show in the
+    moment between the calendar's opening instant and the open step)."""
+    numbers = {n.id or 0: n.ballot_number for n in rows if n.ballot_number}
+    following = highest
+    for n in sorted((n for n in rows if not n.ballot_number), key=lambda n: n.id or 0):
+        following += 1
+        numbers[n.id or 0] = following
+    return numbers
+
+
+def assign_numbers(session: Session, campaign: Campaign) -> int:
+    """Store the 编号 of everyone on the list without one (when voting opens): 1, 2, 3 … in the
+    order of the nomination's id, i.e. the order their drafts were first saved; anyone numbered
+    later comes after every number already given. A number is never changed or given again: a
+    candidate who leaves the list (withdrawn, disqualified) takes theirs away, so a number shared
+    in a chat stays the same person. Returns how many were numbered."""
+    rows = nominations.list_nominations(session, campaign.id or 0, states=DEEDS_STATES)
+    numbers = _numbers(rows, nominations.highest_ballot_number(session, campaign.id or 0))
+    fresh = [n for n in rows if not n.ballot_number]
+    for n in fresh:
+        n.ballot_number = numbers[n.id or 0]
+        session.add(n)
+    return len(fresh)
 
 
 def by_number(session: Session, campaign: Campaign, number: int) -> PublicCandidate:

@@ -232,6 +232,12 @@ def list_nominations(
     return list(session.exec(query))
 
 
+def highest_ballot_number(session: Session, campaign_id: int) -> int:
+    """The highest 编号 ever given in the campaign (0 before voting opens)."""
+    found = session.exec(select(func.max(Nomination.ballot_number)).where(Nomination.campaign_id == campaign_id)).one()
+    return int(found or 0)
+
+
 def count_by_state(session: Session, campaign_id: int) -> dict[State, int]:
     rows = session.exec(
         select(Nomination.state, func.count()).where(Nomination.campaign_id == campaign_id).group_by(Nomination.state)

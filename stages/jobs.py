@@ -33,6 +33,7 @@ from core.errors import GuardFailed
 from nominations.models import Nomination
 from nominations.states import State
 from notifications import announce, notices
+from notifications.context import TRACK_LABELS_ZH
 from stages import service as stages
 from stages.models import ScheduledStep, StepKind
 from storage.db import is_sqlite, unit_of_work
@@ -204,14 +205,14 @@ def run_one(session: Session, campaign: Campaign, now: datetime, actor: Actor, *
         step.last_error = getattr(exc, "message_zh", None) or str(exc)
         step.retry_at = now + RETRY_AFTER
         session.add(step)
-        _alert(session, campaign, step, str(exc))
+        _alert(session, campaign, step, getattr(exc, "message_zh", None) or str(exc))
         return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, False,
                           late, f"blocked: {exc}", getattr(exc, "message_zh", None))
     step.done_at, step.late_seconds, step.last_error, step.retry_at = now, late, None, None
     session.add(step)
     if late >= LATE_AFTER.total_seconds():
         audit.record(session, actor=actor, action="step_ran_late", subject=step.key, campaign_id=campaign.id,
-                     reason=f"ran {_duration(late)} after its instant (service was down or busy)",
+                     reason=f"比预定时间晚{_duration_zh(late)}执行（服务曾停止或繁忙）",
                      data={"due_at": step.due_at.isoformat(), "ran_at": now.isoformat(), "late_seconds": late})
     return StepResult(campaign.slug, step.key, step.stage, StepKind(step.kind), step.due_at, now, True, late,
                       summary)
@@ -244,25 +245,27 @@ def _apply(session: Session, campaign: Campaign, step: ScheduledStep, now: datet
             notices.queue_stage_notice(session, campaign.id or 0, stage.name, "opened")
         audit.record(session, actor=actor, action="stage_opened", subject=stage.name, campaign_id=campaign.id)
         return f"{stage.name} opened"
-    summary = _close(session, campaign, stage, actor)
+    summary, summary_zh = _close(session, campaign, stage, actor)
     if stage.closed_at is None:
         stage.closed_at = now
         session.add(stage)
     if stage.name in {s.value for s in campaigns.spec_of(campaign).rules.hold_decisions_until_announced}:
         announce.announce_stage(session, campaign.id or 0, stage.name, actor)
     audit.record(session, actor=actor, action="stage_closed", subject=stage.name, campaign_id=campaign.id,
-                 data={"summary": summary})
+                 reason=summary_zh, data={"summary": summary})
     return f"{stage.name} closed: {summary}"
 
 
-def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> str:
+def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> tuple[str, str]:
+    """Run the stage's close; what it did, for the log (English) and the audit trail (Chinese)."""
     cid = campaign.id or 0
     name = StageName(stage.name)
     for listener in _close_listeners.get(stage.name, []):
         listener(session, campaign, stage)
     if name is StageName.NOMINATION:
         drafts = queries.count_in_state(session, cid, State.DRAFT)
-        return f"{drafts} draft(s) frozen, {queries.count_in_state(session, cid, State.SUBMITTED)} submitted"
+        submitted = queries.count_in_state(session, cid, State.SUBMITTED)
+        return f"{drafts} draft(s) frozen, {submitted} submitted", f"未提交的草稿{drafts}件已冻结，已提交{submitted}件"
     if name is StageName.SCREENING:
         unscreened = (queries.count_in_state(session, cid, State.SUBMITTED)
                       + queries.count_in_state(session, cid, State.RETURNED))
@@ -271,23 +274,25 @@ def _close(session: Session, campaign: Campaign, stage: Stage, actor: Actor) -> 
                               message_zh=f"尚有{unscreened}件申报未完成初审，请先审核通过或退回")
         count = guards.check_shortlist(session, cid)
         moved = workflow.move_all(session, cid, State.SCREENED, Event.PASS_OVER, actor=actor)
-        return f"shortlist of {count}; {moved} not shortlisted"
+        return f"shortlist of {count}; {moved} not shortlisted", f"初步候选人{count}名，未入选{moved}名"
     if name is StageName.VOTING:
         moved = workflow.move_all(session, cid, State.SHORTLISTED, Event.RECORD_VOTES, actor=actor)
-        return f"tally frozen; {moved} candidate(s) voted"
+        return f"tally frozen; {moved} candidate(s) voted", f"计票已冻结，{moved}名候选人完成投票"
     if name is StageName.REVIEW:
         counts = guards.check_review(session, cid)
         moved = workflow.move_all(session, cid, State.VOTED, Event.NOT_SELECT, actor=actor)
         named = ", ".join(f"{n} {track.value}" for track, n in counts.items())
-        return f"formal candidates: {named}; {moved} not selected"
+        named_zh = "，".join(f"{TRACK_LABELS_ZH.get(track.value, track.value)}{n}名" for track, n in counts.items())
+        return f"formal candidates: {named}; {moved} not selected", f"正式候选人：{named_zh}；未入选{moved}名"
     if name is StageName.NOTICE:
         moved = workflow.move_all(session, cid, State.VETTED, Event.PUBLICIZE, actor=actor)
         held = queries.count_in_state(session, cid, State.ON_HOLD)
-        return f"{moved} publicized; {held} on hold awaiting a ruling"
+        return (f"{moved} publicized; {held} on hold awaiting a ruling",
+                f"公示无异议{moved}名；{held}名因异议待核查")
     if name is StageName.COMMENDATION:
         moved = workflow.move_all(session, cid, State.PUBLICIZED, Event.COMMEND, actor=actor)
-        return f"{moved} commended"
-    return "nothing to move"
+        return f"{moved} commended", f"命名表彰{moved}名"
+    return "nothing to move", "无需变更"
 
 
 def _remind(session: Session, campaign: Campaign, stage: Stage, days: int) -> str:
@@ -310,6 +315,19 @@ def _alert(session: Session, campaign: Campaign, step: ScheduledStep, problem: s
         f"调度器未能完成“{step.key}”：{problem}\n请处理后系统将自动重试。",
         key=f"alert:{step.key}:{problem}",
     )
+
+
+def _duration_zh(seconds: float) -> str:
+    """A lateness as people say it: 2天15小时0分, 3分12秒, 0.250秒."""
+    if seconds < 1:
+        return f"{seconds:.3f}秒"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days or hours:
+        return (f"{days}天" if days else "") + f"{hours}小时{minutes}分"
+    return f"{minutes}分{secs}秒" if minutes else f"{secs}秒"
 
 
 def _duration(seconds: float) -> str:

@@ -14,13 +14,13 @@ from accounts.service import ROLE_LABELS_ZH
 from core import clock
 from core.beijing import BEIJING, beijing_text, beijing_until_text
 from nominations.states import STATE_LABELS_ZH, State
+from notifications.context import TRACK_LABELS_ZH
 from web import flash
 from workflow.machine import EVENT_LABELS_ZH, Event
 from workflow.trail import actor_zh as trail_actor_zh
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-TRACK_LABELS_ZH = {"main": "津工精匠", "finalist": "津工精匠入围奖"}
 KIND_LABELS_ZH = {"unit": "单位推荐（附件2）", "self": "个人自荐（附件3）"}
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from audit import service as audit
 from campaigns import service as campaigns
+from campaigns.models import Campaign, Stage
 from config.campaign import StageName
+from core.actor import Actor
+from nominations import public
 from nominations import service as nominations
 from nominations.models import Nomination
 from nominations.states import State
@@ -43,7 +47,17 @@ def install_voting() -> None:
     jobs.on_stage_close(StageName.VOTING)(tally.freeze)
     jobs.on_stage_close(StageName.VOTING)(publication.publish_at_close)  # after the freeze
     jobs.on_stage_open(StageName.VOTING)(windows.clear_caches_at_open)
+    jobs.on_stage_open(StageName.VOTING)(number_candidates_at_open)
     campaigns.on_calendar_changed(windows.clear_caches)
+
+
+def number_candidates_at_open(session: Session, campaign: Campaign, stage: Stage) -> None:
+    """Voting opens: the candidates' 编号 are stored, in the open step's transaction, and logged."""
+    count = public.assign_numbers(session, campaign)
+    if count:
+        audit.record(session, actor=Actor.system("scheduler"), action="ballot_numbers_assigned",
+                     subject=f"campaign:{campaign.id}", campaign_id=campaign.id,
+                     data={"count": count, "highest": nominations.highest_ballot_number(session, campaign.id or 0)})
 
 
 def install_ledger() -> None:

@@ -82,7 +82,9 @@ def test_catch_up_after_downtime_runs_in_calendar_order_and_records_lateness(uow
         assert [e.subject for e in recorded] == keys
         close = next(e for e in recorded if e.subject == "nomination:close")
         assert close.data["late_seconds"] == late["nomination:close"]
-        assert "2 days, 15:00:00" in close.reason
+        assert close.reason == "比预定时间晚2天15小时0分执行（服务曾停止或繁忙）"
+        closed = {e.subject: e.reason for e in _audit(session, "stage_closed")}
+        assert closed["nomination"] == "未提交的草稿1件已冻结，已提交0件"  # the audit trail reads in Chinese
         # reminders after the deadline are not sent: the draft was frozen meanwhile
         assert session.exec(select(func.count()).select_from(OutboxMail)).one() == 0
     assert jobs.tick(engine) == []  # running again changes nothing
@@ -119,7 +121,7 @@ def test_screening_close_with_a_short_shortlist_alerts_and_does_not_advance(uow,
         assert campaigns.get_stage(session, campaign.id, StageName.SCREENING).closed_at is None
         assert campaigns.get_stage(session, campaign.id, StageName.VOTING).opened_at is None  # order kept
         alerts = _audit(session, "alert")
-        assert len(alerts) == 1 and "holds 19" in alerts[0].reason
+        assert len(alerts) == 1 and alerts[0].reason == "初步候选人为19名，须为20至25名"  # as the office reads it
         office = session.exec(select(OutboxMail).where(OutboxMail.template == "committee_alert")).all()
         assert [m.recipients for m in office] == [[spec.office.email]]
     assert jobs.tick(engine) == []  # waits for its retry instant, no alert storm
@@ -277,3 +279,9 @@ def test_stage_rows_record_when_steps_ran(uow, campaign, spec, clock, engine):
     with uow() as session:
         nomination = session.exec(select(Stage).where(Stage.name == "nomination")).one()
         assert nomination.opened_at == beijing(2021, 4, 1, 0, 0, 5) and nomination.closed_at is None
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(0.25, "0.250秒"), (42, "42秒"), (192, "3分12秒"),
+                                                (3600, "1小时0分"), (227_100, "2天15小时5分")])
+def test_lateness_is_said_in_chinese(seconds, words):
+    assert jobs._duration_zh(seconds) == words

@@ -126,3 +126,50 @@ def test_an_end_at_midnight_is_written_as_24_00() -> None:
     assert beijing_until_text(datetime(2021, 5, 31, 18, 0, tzinfo=BEIJING)) == "2021年5月31日 18:00"
     assert beijing_until_text(datetime(2021, 7, 1, 0, 0, 1, tzinfo=BEIJING)) == "2021年7月1日 00:00"
     assert beijing_until_text(None) == ""
+
+
+def test_numbers_are_stored_when_voting_opens_and_never_move(client: TestClient, engine: Any, campaign: Any,
+                                                             spec: Any, clock: Any) -> None:
+    """A candidate leaving the list during the vote takes their 编号 away; nobody else's moves, and
+    one brought back later gets a new number after all the others (never a number given before)."""
+    from sqlmodel import select
+
+    from audit.models import AuditEvent
+    from nominations import public
+    from nominations.models import Nomination
+    from stages import jobs
+    from storage.db import unit_of_work
+    from tests.factories import OFFICE
+    from wiring.bootstrap import bootstrap
+    from workflow import service as workflow
+    from workflow.machine import Event
+
+    bootstrap()
+    ids = [make(engine, campaign, spec, State.SHORTLISTED, name=f"候选{i}").id or 0 for i in range(1, 21)]
+    later = make(engine, campaign, spec, State.SCREENED, name="后补者").id or 0
+    clock.set(beijing(2021, 7, 2, 9, 0))  # after the calendar's opening instant, before the open step ran
+    assert [r["number"] for r in client.get("/api/public/candidates").json()] == list(range(1, 21))  # derived
+    assert [r.key for r in jobs.tick(engine) if r.done][-1] == "voting:open"
+    with unit_of_work(engine, readonly=True) as session:
+        stored = {n.id: n.ballot_number for n in session.exec(select(Nomination))}
+        logged = session.exec(select(AuditEvent).where(AuditEvent.action == "ballot_numbers_assigned")).one()
+    assert [stored[i] for i in ids] == list(range(1, 21)) and stored[later] is None  # not shortlisted
+    assert logged.data == {"count": 20, "highest": 20}
+    with unit_of_work(engine) as session:  # the second withdraws during the vote
+        workflow.transition(session, ids[1], Event.WITHDRAW, actor=OFFICE, reason="本人申请撤回")
+    rows = client.get("/api/public/candidates").json()
+    assert [r["number"] for r in rows] == [1, *range(3, 21)]
+    assert [r["name"] for r in rows][:3] == ["候选1", "候选3", "候选4"]
+    assert "候选20" in client.get("/candidates/20").text  # the poster shared in a chat still finds them
+    assert client.get("/candidates/2").status_code == 404
+    with unit_of_work(engine) as session:  # someone numbered later: after every number given
+        row = session.get(Nomination, later)
+        assert row is not None
+        row.state = State.SHORTLISTED
+        session.add(row)
+        session.flush()
+        campaign_row = session.merge(campaign)
+        assert public.assign_numbers(session, campaign_row) == 1
+        assert public.assign_numbers(session, campaign_row) == 0  # once
+    numbers = {r["name"]: r["number"] for r in client.get("/api/public/candidates").json()}
+    assert numbers["后补者"] == 21 and numbers["候选3"] == 3 and len(numbers) == 20
