@@ -93,13 +93,13 @@ def _like(text: str) -> str:
 
 
 def _search(text: str) -> ColumnElement[bool]:
-    """Every word must match: a number the 编号, other words part of the name, employer, grade or unit."""
+    """Every word must match: a number the id or 编号, other words part of the name, employer, grade or unit."""
     words = text.split()
     clauses = []
     for word in words:
         number = word.removeprefix("#")
-        if number.isdigit() and len(number) < 10:  # a number is the nomination's 编号
-            clauses.append(col(Nomination.id) == int(number))
+        if number.isdigit() and len(number) < 10:  # a number: the nomination's id or the candidate's 编号
+            clauses.append(or_(col(Nomination.id) == int(number), col(Nomination.ballot_number) == int(number)))
             continue
         pattern = _like(word)
         clauses.append(or_(*[

@@ -3,7 +3,8 @@ every criterion of the campaign file's ``[[review.criteria]]`` and submits the s
 (again to revise it; both audited). A reviewer sees nobody else's scores, nor the mean, before
 submitting their own for that candidate; members who do not score (office, vetting) see the
 mean and spread. Totals are weighted sums of a reviewer's points; the spread is the population
-standard deviation and the range over the reviewers who submitted."""
+standard deviation and the range over the reviewers who submitted. Sheets are given and revised
+only while the review stage is open (``scoring_window``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from sqlmodel import Session, col, select
 
 from accounts.models import Role, User
 from audit import service as audit
-from config.campaign import CampaignSpec, ReviewCriterion
+from campaigns import service as campaigns
+from config.campaign import CampaignSpec, ReviewCriterion, StageName
 from core import clock
 from core.actor import Actor, ActorKind
-from core.errors import Forbidden, InvalidTransition, ValidationFailed
+from core.beijing import beijing_text, beijing_until_text
+from core.errors import Forbidden, GuardFailed, InvalidTransition, ValidationFailed
 from nominations.models import Nomination, ReviewScore
 from nominations.states import State
 
@@ -66,6 +69,19 @@ def criteria_of(spec: CampaignSpec) -> list[ReviewCriterion]:
     return list(spec.review.criteria)
 
 
+def scoring_window(session: Session, campaign_id: int) -> str | None:
+    """Why no sheet can be given now (in Chinese), or None while the review stage is open: from its
+    opening (by the calendar or by hand) until its close (by the calendar or by hand)."""
+    stage = campaigns.get_stage(session, campaign_id, StageName.REVIEW)
+    now = clock.now()
+    window = f"{beijing_text(stage.opens_at)}至{beijing_until_text(stage.closes_at)}"
+    if stage.closed_at is not None or now >= stage.closes_at:
+        return f"综合评审已结束，评分不能再提交或修改（评分时间为{window}）"
+    if stage.opened_at is None and now < stage.opens_at:
+        return f"综合评审尚未开始，评分时间为{window}"
+    return None
+
+
 def sheet_of(session: Session, reviewer_id: int, nomination_id: int) -> dict[str, ReviewScore]:
     query = select(ReviewScore).where(ReviewScore.reviewer_id == reviewer_id,
                                       ReviewScore.nomination_id == nomination_id)
@@ -100,6 +116,9 @@ def submit(session: Session, user: User, nomination: Nomination, spec: CampaignS
     if nomination.state not in SCORABLE_STATES:
         raise InvalidTransition(f"nomination {nomination.id} is {nomination.state}; only the review's candidates "
                                 "are scored", message_zh="只有综合评审阶段的候选人可以评分")
+    closed = scoring_window(session, nomination.campaign_id)
+    if closed is not None:
+        raise GuardFailed("scores are given only while the review stage is open", message_zh=closed)
     criteria = criteria_of(spec)
     if not criteria:
         raise ValidationFailed("the campaign file has no [[review.criteria]]", message_zh="评选方案未设评分细则")

@@ -80,12 +80,15 @@ def complete_form(kind: NominationKind = NominationKind.SELF, **overrides: Any) 
 
 
 def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, **overrides: Any) -> Nomination:
+    """A complete draft with its photo recorded (``photo=False``: without, as a new form is)."""
     kind = overrides.pop("kind", NominationKind.SELF)
+    photo = overrides.pop("photo", True)
     if kind == NominationKind.UNIT and "unit_id" not in overrides:
         from campaigns import service as campaigns
 
         overrides["unit_id"] = campaigns.list_units(session, campaign.id or 0)[0].id
-    return nominations.create_draft(session, campaign, spec, complete_form(kind, **overrides))
+    draft = nominations.create_draft(session, campaign, spec, complete_form(kind, **overrides))
+    return with_photo(session, draft) if photo else draft
 
 
 def with_photo(session: Session, nomination: Nomination) -> Nomination:

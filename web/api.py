@@ -34,6 +34,7 @@ from web.deps import (
     SettingsDep,
     SpecDep,
 )
+from web.errors import outcome_rows
 from web.schemas import (
     MAX_ID,
     AttachmentOut,
@@ -308,8 +309,15 @@ def committee_fire(body: EventIn, user: CurrentUser, session: SessionDep,
 
 @router.post("/api/committee/bulk", tags=["committee"], dependencies=[CsrfChecked])
 def committee_bulk(body: BulkIn, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    """One event on many nominations, in one transaction: all change or none."""
+    """One event on many nominations. ``mode: "all"`` (default): in one transaction, all change or
+    none, and the first refusal is the answer. ``mode: "each"``: row by row, as the screening page
+    does; the answer is 200 with every row's outcome (``refused_zh`` says why a row stayed)."""
     data = {"track": body.track.value} if body.track else None
+    if body.mode == "each":
+        outcomes = bulk.fire_each(session, user, list(body.ids), body.event, reason=body.reason, data=data)
+        rows = outcome_rows(outcomes)
+        return {"changed": sum(1 for r in rows if r["changed"]), "refused": sum(1 for r in rows if r["refused"]),
+                "requested": len(body.ids), "rows": rows}
     changed = bulk.fire_many(session, user, list(body.ids), body.event, reason=body.reason, data=data)
     return {"changed": changed, "requested": len(body.ids)}
 

@@ -5,6 +5,8 @@ not foresee is a 409, and anything else unexpected a logged 500, never a plain-t
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -29,10 +31,12 @@ from core.errors import (
     UnsupportedType,
     ValidationFailed,
 )
+from nominations.states import STATE_LABELS_ZH, State
 from storage.faults import disk_full
 from web.deps import CsrfFailed, LoginRequired
 from web.templating import render
 from web.uploads import UploadRejected
+from workflow.bulk import RowOutcome
 
 log = logging.getLogger("jingong.web")
 
@@ -76,6 +80,15 @@ def message_zh(exc: JingongError) -> str:
         if isinstance(exc, kind):
             return text
     return "操作未能完成"
+
+
+def outcome_rows(outcomes: Iterable[RowOutcome]) -> list[dict[str, Any]]:
+    """Each ticked row of a bulk act as JSON: its state now (and in words), changed or not, and
+    why it was refused (the API's ``mode: "each"`` and the screening page's script)."""
+    return [{"id": o.nomination_id, "state": o.state,
+             "state_zh": STATE_LABELS_ZH.get(State(o.state), o.state) if o.state else None,
+             "changed": o.changed, "refused": str(o.refused) if o.refused else None,
+             "refused_zh": message_zh(o.refused) if o.refused else None} for o in outcomes]
 
 
 def wants_json(request: Request) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -149,6 +149,9 @@ class EventIn(BaseModel):
 
 class BulkIn(EventIn):
     ids: list[Id] = Field(min_length=1, max_length=500)
+    #: "all": one transaction, all change or none (the first refusal answers); "each": row by row,
+    #: a refused row stays as it was and says why in ``rows``, the others change
+    mode: Literal["all", "each"] = "all"
 
 
 class WithdrawIn(BaseModel):

@@ -113,6 +113,13 @@ class Rules:
                               message_zh="综合评审未在进行中，不能递补")
         return True
 
+    def photo_uploaded(self) -> bool:
+        """Checked after the deadline's rule: a late submission is told it is late first."""
+        problems = nominations.photo_problems(self.nomination)
+        if problems:
+            raise GuardFailed(problems[0].message, message_zh=problems[0].message_zh) from ValueError("photo")
+        return True
+
     def not_prior_winner(self) -> bool:
         for row in nominations.prior_awards_of(self.session, self.nomination, self.spec):
             if row.award == PriorAwardKind.WINNER:

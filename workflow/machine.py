@@ -59,6 +59,8 @@ class Guard(StrEnum):
     RETURN_DUE = "return_due"
     RESUBMIT_OPEN = "resubmit_open"
     REVIEW_OPEN = "review_open"
+    #: the public pages show the candidate's photo: no submission without one
+    PHOTO = "photo_uploaded"
 
 
 #: The transition table; ``conditions`` name the guards the event must pass.
@@ -67,14 +69,14 @@ TRANSITIONS: list[dict[str, Any]] = [
         "trigger": Event.SUBMIT,
         "source": S.DRAFT,
         "dest": S.SUBMITTED,
-        "conditions": [Guard.FORM_COMPLETE, Guard.NOMINATION_OPEN, Guard.NOT_PRIOR_WINNER],
+        "conditions": [Guard.FORM_COMPLETE, Guard.NOMINATION_OPEN, Guard.NOT_PRIOR_WINNER, Guard.PHOTO],
     },
     {"trigger": Event.WITHDRAW, "source": BEFORE_VETTING, "dest": S.WITHDRAWN},
     # 退回补正: what to fix is the reason; the due instant (data "due_at") acts as a personal extension
     {"trigger": Event.RETURN, "source": [S.SUBMITTED, S.SCREENED], "dest": S.RETURNED,
      "conditions": [Guard.RETURN_DUE]},
     {"trigger": Event.RESUBMIT, "source": S.RETURNED, "dest": S.SUBMITTED,
-     "conditions": [Guard.FORM_COMPLETE, Guard.RESUBMIT_OPEN]},
+     "conditions": [Guard.FORM_COMPLETE, Guard.RESUBMIT_OPEN, Guard.PHOTO]},
     {"trigger": Event.PASS_SCREENING, "source": S.SUBMITTED, "dest": S.SCREENED},
     {"trigger": Event.REJECT, "source": [S.SUBMITTED, S.RETURNED, S.SCREENED], "dest": S.REJECTED},
     {"trigger": Event.SHORTLIST, "source": S.SCREENED, "dest": S.SHORTLISTED,

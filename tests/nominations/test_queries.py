@@ -98,6 +98,10 @@ def test_search_matches_name_employer_unit_grade_and_number(uow: Any, campaign: 
         assert ids(units[1].name) == {a.id}
         assert ids("技师 李") == {b.id}  # every word must match
         assert ids(str(b.id)) == {b.id}
+        a.ballot_number = 9001  # the candidate's 编号 once voting opened
+        session.add(a)
+        session.flush()
+        assert ids("9001") == {a.id} and ids("#9001 张") == {a.id}
         assert ids("100%_") == set()  # LIKE wildcards are literal
         assert len(ids("")) == 5
 

@@ -195,6 +195,27 @@ def test_bulk_is_all_or_nothing(as_member: Any, engine: Any, campaign: Any, spec
     assert no_reason.status_code == 422 and "理由" in no_reason.json()["detail_zh"]
 
 
+def test_bulk_row_by_row_through_the_api(as_member: Any, engine: Any, campaign: Any, spec: Any) -> None:
+    good = [make(engine, campaign, spec, State.SUBMITTED).id for _ in range(3)]
+    bad = make(engine, campaign, spec, State.SHORTLISTED).id
+    member, token = as_member("rev", Role.REVIEWER)
+    response = member.post("/api/committee/bulk", headers={"x-csrf-token": token},
+                           json={"ids": [good[0], bad, *good[1:]], "event": "reject", "reason": "材料不全",
+                                 "mode": "each"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["changed"], body["refused"], body["requested"]) == (3, 1, 4)
+    rows = {r["id"]: r for r in body["rows"]}
+    assert rows[bad]["changed"] is False and rows[bad]["state"] == "shortlisted" and rows[bad]["refused_zh"]
+    assert rows[bad]["state_zh"] == "初步候选人"
+    assert all(rows[i]["changed"] and rows[i]["state"] == "rejected" and rows[i]["refused"] is None for i in good)
+    assert all(state_of(engine, i or 0) == State.REJECTED for i in good)  # the refused row held nobody back
+    assert state_of(engine, bad or 0) == State.SHORTLISTED
+    unknown = member.post("/api/committee/bulk", headers={"x-csrf-token": token},
+                          json={"ids": good, "event": "reject", "reason": "x", "mode": "some"})
+    assert unknown.status_code == 422
+
+
 def test_shortlist_page_sets_the_selection(as_member: Any, engine: Any, campaign: Any, spec: Any) -> None:
     ids = [make(engine, campaign, spec, State.SCREENED).id for _ in range(4)]
     already = make(engine, campaign, spec, State.SHORTLISTED).id

@@ -104,13 +104,15 @@ def test_results_sheet_has_vote_counts_and_review_notes(as_member: Any, engine: 
 
 
 def test_results_sheet_carries_the_reviewers_scores(as_member: Any, make_user: Any, engine: Any, campaign: Any,
-                                                     spec: Any) -> None:
+                                                     spec: Any, clock: Any) -> None:
     from nominations import scores
+    from tests.conftest import beijing
 
     with unit_of_work(engine) as session:
         n = create_nomination(session, campaign, spec, State.VETTED, name="精匠")
         create_nomination(session, campaign, spec, State.VETTED, name="未评")
     criteria = scores.criteria_of(spec)
+    clock.set(beijing(2021, 7, 22, 9, 0))  # scored while the review is open
     for username, share in (("expert1", 1.0), ("expert2", 0.5)):
         reviewer = make_user(username, Role.REVIEWER)
         with unit_of_work(engine) as session:

@@ -6,22 +6,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from accounts.models import Role
 from audit.models import AuditEvent
 from campaigns import service as campaigns
+from config.campaign import StageName
+from core.clock import ManualClock, use_clock
 from nominations.models import Nomination, NominationKind, ReviewScore
 from nominations.states import State
 from storage.db import unit_of_work
+from tests.conftest import beijing
 from tests.factories import create_nomination
 
 SHEET_A = {"skill": 28, "innovation": 24, "mentoring": 16, "conduct": 18}  # total 86
 SHEET_B = {"skill": 20, "innovation": 20, "mentoring": 12, "conduct": 16}  # total 68
 
 
+#: scores are given while the review stage is open (21 July to 1 August 2021)
+IN_REVIEW = beijing(2021, 7, 22, 9, 0)
+
+
+@pytest.fixture(autouse=True)
+def review_open(clock: ManualClock) -> ManualClock:
+    clock.set(IN_REVIEW)
+    return clock
+
+
 def make(engine: Any, campaign: Any, spec: Any, state: State, **overrides: Any) -> Nomination:
-    with unit_of_work(engine) as session:
+    """A nomination made in its own time (submitted while nominations were open), back in the review."""
+    with use_clock(ManualClock(beijing(2021, 5, 10, 9, 0))), unit_of_work(engine) as session:
         return create_nomination(session, campaign, spec, state, **overrides)
 
 
@@ -134,3 +149,26 @@ def test_screening_pages_search_and_bulk_refusals_in_place(as_member: Any, engin
     assert refused["state"] == "shortlisted" and refused["refused_zh"]
     listed = reviewer.get("/api/committee/nominations", params={"state": "screened", "per_page": 2, "sort": "-id"})
     assert listed.headers["x-total-count"] == "3" and [r["id"] for r in listed.json()] == [ids[2], ids[1]]
+
+
+def test_scores_only_while_the_review_is_open(as_member: Any, engine: Any, campaign: Any, spec: Any,
+                                               review_open: ManualClock) -> None:
+    n = make(engine, campaign, spec, State.VOTED)
+    reviewer, token = as_member("rev1", Role.REVIEWER)
+    review_open.set(beijing(2021, 7, 20, 23, 59))  # the day before the review opens
+    early = reviewer.post(f"/committee/review/{n.id}/scores", data=form(token, SHEET_A))
+    assert early.status_code == 422
+    assert "综合评审尚未开始，评分时间为2021年7月21日 00:00至2021年7月31日 24:00" in early.text
+    review_open.set(IN_REVIEW)
+    assert reviewer.post(f"/committee/review/{n.id}/scores", data=form(token, SHEET_A)).status_code == 303
+    review_open.set(beijing(2021, 8, 1, 0, 0))  # the calendar's close instant
+    latecomer, late_token = as_member("rev2", Role.REVIEWER)
+    late = latecomer.post(f"/committee/review/{n.id}/scores", data=form(late_token, SHEET_B))
+    assert late.status_code == 422 and "综合评审已结束，评分不能再提交或修改" in late.text
+    review_open.set(IN_REVIEW)
+    with unit_of_work(engine) as session:  # closed early by hand: closed
+        campaigns.get_stage(session, campaign.id, StageName.REVIEW).closed_at = IN_REVIEW
+    assert reviewer.post(f"/committee/review/{n.id}/scores", data=form(token, SHEET_B)).status_code == 422
+    with unit_of_work(engine, readonly=True) as session:
+        rows = session.exec(select(ReviewScore).where(ReviewScore.nomination_id == n.id)).all()
+    assert {r.criterion: r.points for r in rows} == SHEET_A  # the refused revisions changed nothing
