@@ -345,3 +345,25 @@ def test_transition_log_is_append_only(uow, campaign, spec, clock):
 
 def test_paths_cover_every_state():
     assert set(PATHS) == set(State)
+
+
+def test_no_submission_without_a_photo_whoever_submits(uow, campaign, spec, clock):
+    """The public pages show the photo: the state machine refuses a submission (or a resubmission)
+    without one, whoever fires it; a late one is told it is late first."""
+    with uow() as session:
+        bare = create_draft(session, campaign, spec, photo=False)
+        returned = create_nomination(session, campaign, spec, State.RETURNED)
+        returned.photo_attachment_id = None
+        session.add(returned)
+    with pytest.raises(GuardFailed) as info, uow() as session:
+        workflow.transition(session, bare.id, Event.SUBMIT, actor=OFFICE)
+    assert info.value.message_zh == "请上传一寸近期免冠照片"
+    with pytest.raises(GuardFailed) as info, uow() as session:
+        workflow.transition(session, returned.id, Event.RESUBMIT, actor=Actor.applicant())
+    assert info.value.message_zh == "请上传一寸近期免冠照片"
+    clock.set(beijing(2021, 5, 31, 18, 0))
+    with pytest.raises(DeadlinePassed), uow() as session:
+        workflow.transition(session, bare.id, Event.SUBMIT, actor=Actor.applicant())
+    with uow() as session:
+        assert session.get(Nomination, bare.id).state == State.DRAFT
+        assert session.get(Nomination, returned.id).state == State.RETURNED
