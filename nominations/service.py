@@ -103,9 +103,12 @@ def check_values(form: dict[str, Any], spec: CampaignSpec) -> list[Problem]:
     return problems
 
 
-def check_references(session: Session, campaign_id: int, form: dict[str, Any]) -> list[Problem]:
+def check_references(session: Session, campaign_id: int, form: dict[str, Any],
+                     kept_unit_id: int | None = None) -> list[Problem]:
     """Rows the form points at must exist in this campaign: refused here with the field's name,
-    before the database's foreign key would refuse it as an integrity error."""
+    before the database's foreign key would refuse it as an integrity error. A unit retired from
+    the campaign file is not offered and not accepted either, unless the draft already names it
+    (``kept_unit_id``: its nominations stay theirs)."""
     unit_id = form.get("unit_id")
     if unit_id is None:
         return []
@@ -113,6 +116,9 @@ def check_references(session: Session, campaign_id: int, form: dict[str, Any]) -
     if unit is None or unit.campaign_id != campaign_id:
         return [Problem("unit_id", f"unit_id {unit_id} is not a nominating unit of this campaign",
                         "推荐单位不存在，请从列表中选择")]
+    if unit.retired and unit_id != kept_unit_id:
+        return [Problem("unit_id", f"unit_id {unit_id} ({unit.name}) no longer nominates in this campaign",
+                        f"“{unit.name}”已不在本届推荐单位之列，请从列表中选择")]
     return []
 
 
@@ -188,7 +194,8 @@ def update_draft(session: Session, nomination: Nomination, spec: CampaignSpec, d
     merged = nomination.model_dump(include=set(NominationForm.model_fields)) | data
     values = _validated_form(merged)
     changed = {k: values.get(k) for k in data}
-    refuse(check_values(changed, spec) + check_references(session, nomination.campaign_id, changed))
+    refuse(check_values(changed, spec) + check_references(session, nomination.campaign_id, changed,
+                                                          kept_unit_id=nomination.unit_id))
     for key in data:
         setattr(nomination, key, values.get(key))
     nomination.updated_at = clock.now()

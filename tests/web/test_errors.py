@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from campaigns import service as campaigns
 from campaigns.models import Campaign, NominatingUnit
 from config.campaign import CampaignSpec
 from nominations import service as nominations
@@ -90,7 +91,7 @@ def test_an_integrity_error_that_escapes_the_service_is_a_409(client: TestClient
     """With the service's check switched off, the database's foreign key refuses the change: the
     answer is still a 409 in the documented shape, and nothing is stored."""
     token, unit = _unit_draft(client, engine, campaign)
-    monkeypatch.setattr(nominations, "check_references", lambda *args: [])
+    monkeypatch.setattr(nominations, "check_references", lambda *args, **kwargs: [])
     response = client.patch(f"/api/nominations/{token}", json={"unit_id": 999_999})
     assert response.status_code == 409, response.text
     body = response.json()
@@ -144,3 +145,22 @@ def test_the_service_refuses_an_unknown_unit_before_the_database(engine: Engine,
         assert nominations.check_references(session, campaign.id or 0, {"unit_id": None}) == []
         assert len(nominations.check_references(session, campaign.id or 0, {"unit_id": 2**63})) == 1
         assert session.exec(select(Nomination)).first() is None
+
+
+def test_a_retired_unit_is_refused_for_new_choices_and_kept_by_its_drafts(client: TestClient, engine: Engine,
+                                                                          campaign: Campaign) -> None:
+    token, unit = _unit_draft(client, engine, campaign)
+    with unit_of_work(engine) as session:
+        retired = session.get(NominatingUnit, unit)
+        assert retired is not None
+        retired.retired = True  # gone from this year's campaign file
+        other = next(u.id for u in campaigns.list_units(session, campaign.id or 0) if u.id != unit and not u.retired)
+        name = retired.name
+    kept = client.patch(f"/api/nominations/{token}", json={"unit_id": unit, "name": "李四"})
+    assert kept.status_code == 200, kept.text  # the draft that names it keeps it
+    fresh = client.post("/api/nominations", json={"kind": "unit", "name": "张三", "unit_id": unit})
+    assert fresh.status_code == 422 and fresh.json()["detail_zh"] == f"“{name}”已不在本届推荐单位之列，请从列表中选择"
+    assert client.patch(f"/api/nominations/{token}", json={"unit_id": other}).status_code == 200
+    back = client.patch(f"/api/nominations/{token}", json={"unit_id": unit})  # once left, not chosen again
+    assert back.status_code == 422 and "unit_id" in back.json()["detail"]
+    assert _stored_unit(engine, token) == other
