@@ -216,6 +216,8 @@ def test_screening_cards_and_score_blocks_on_a_phone(browser: Any, tmp_path: Pat
         assert desk.locator("table.queue tbody tr").first.evaluate("tr => getComputedStyle(tr).display") == "table-row"
         assert not desk.locator(".pick-all").is_visible() and not desk.locator("select[name=sort]").is_visible()
         assert not desk.locator("table.queue a.open").first.is_visible()
+        desk.locator("table.queue input[name=ids]").first.check()
+        assert "已选1项" in desk.text_content("#bulk-picked") and not desk.locator("#to-bulk").is_visible()
         cookies = desk.context.cookies()
 
         page = watch.page(browser, server.url, viewport=SIZES["phone"], is_mobile=True, device_scale_factor=1)
@@ -244,8 +246,17 @@ def test_screening_cards_and_score_blocks_on_a_phone(browser: Any, tmp_path: Pat
         page.locator(".pick-all input").uncheck()
         assert page.text_content("#bulk-picked") == ""
         # a bulk act: the shortlisted one is refused in its card and stays ticked
+        assert not page.locator("#to-bulk").is_visible()
         for name in ("已入选者", "师傅63", "师傅62"):
             page.locator("tr", has_text=name).locator("input[name=ids]").check()
+        # what is ticked stays in sight at the bottom while scrolling; a tap goes to the act below the cards
+        jump = page.locator("#to-bulk")
+        assert jump.is_visible() and "已选3项" in jump.text_content()
+        spot = jump.bounding_box()
+        assert spot["y"] >= 0 and spot["y"] + spot["height"] <= SIZES["phone"]["height"]
+        page.screenshot(path=str(screenshots / "workspace-screening-ticked-phone.png"))
+        jump.click()
+        page.wait_for_function("document.querySelector('#bulk-act').getBoundingClientRect().top < window.innerHeight")
         page.select_option("select[name=event]", "pass_screening")
         page.click("fieldset.bulk button.primary")
         page.locator("#bulk-result:has-text('未执行')").wait_for()
