@@ -43,6 +43,12 @@ SORT_LABELS = {"id": "编号", "name": "姓名", "unit": "推荐单位", "positi
                "kind": "类型", "priority": "优先条件", "submitted": "提交时间", "state": "状态",
                "over_quota": "超名额"}
 
+#: the sort as a choice in the filter form, for a phone, where the cards have no column headers
+SORT_OPTIONS = [{"value": f"{sign}{key}", "label": f"{label}（{order}）"}
+                for key, label in SORT_LABELS.items() if key != "priority"
+                for sign, order in (("", "升序"), ("-", "降序"))]
+SORT_OPTIONS.append({"value": "-priority", "label": "优先条件（倒序）"})
+
 
 def _small_int(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() and len(raw) < 10 else None
@@ -118,6 +124,7 @@ def screening(request: Request, user: CurrentUser, session: SessionDep, campaign
         "kinds": KIND_LABELS_ZH, "conditions": {c.code: c.text for c in spec.priority_conditions},
         "events": [(e, EVENT_LABELS_ZH[e]) for e in SCREENING_EVENTS],
         "here": _url(current, page=str(result.page) if result.page > 1 else None),
+        "sort_options": SORT_OPTIONS,
     })
 
 

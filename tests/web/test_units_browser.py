@@ -1,5 +1,6 @@
-"""The office's list of units and a unit's own page in a real Chromium against a real server, at
-desktop (1366×900) and phone (390×844) size; screenshots to ``JINGONG_SCREENSHOTS``."""
+"""The office's list of units (with its search and filters) and a unit's own page in a real
+Chromium against a real server, at desktop (1366×900) and phone (390×844) size, nothing scrolling
+sideways; screenshots to ``JINGONG_SCREENSHOTS``."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def _nominations(url: str) -> None:
     engine.dispose()
 
 
+def _fits(page: Any) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"{page.url} is {width[0]} px wide in a {width[1]} px window"
+
+
 def test_units_pages_at_desktop_and_phone(browser: Any, tmp_path: Path) -> None:  # noqa: F811
     shots = Path(os.environ.get("JINGONG_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
@@ -83,7 +89,30 @@ def test_units_pages_at_desktop_and_phone(browser: Any, tmp_path: Path) -> None:
             office.context.add_cookies(cookies)
             office.goto("/committee/units")
             assert office.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor") == DARK_RED
+            _fits(office)
             office.screenshot(path=str(shots / f"committee-units-{size}.png"), full_page=True)
+            # the search and filters: in the URL (no empty fields), the list narrowed, still no sideways scroll
+            office.fill("input[name=q]", "李明")
+            with office.expect_navigation():
+                office.press("input[name=q]", "Enter")
+            assert "q=" in office.url and "category=" not in office.url and "only=" not in office.url
+            assert office.locator("#units tbody tr").count() == 1
+            with office.expect_navigation():
+                office.fill("input[name=q]", "")
+                office.select_option("select[name=category]", "镇街")
+                office.select_option("select[name=only]", "over")
+                office.click("form.filters button.primary")
+            assert "category=" in office.url and "only=over" in office.url and "q=" not in office.url
+            card = office.locator("#units tbody tr")
+            assert card.count() == 1 and "几江街道" in card.text_content() and "超出名额" in card.text_content()
+            assert "符合条件的单位 1 个" in office.text_content("#units-count")
+            box = card.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            if size == "phone":  # a card: the header hidden, each figure says what it is
+                assert not office.locator("#units thead").is_visible()
+                assert card.evaluate("tr => getComputedStyle(tr).display") == "block"
+            _fits(office)
+            office.screenshot(path=str(shots / f"committee-units-filtered-{size}.png"), full_page=True)
             office.close()
             unit = watch.page(browser, server.url, viewport=viewport, is_mobile=size == "phone",
                               device_scale_factor=1)

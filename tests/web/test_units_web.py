@@ -148,3 +148,67 @@ def test_the_unit_downloads_the_forms_of_its_own_nominations_only(client: Any, e
                  f"/unit/{token[:-1]}{'a' if token[-1] != 'a' else 'b'}/nominations/{own}/form.pdf"):
         refused = client.get(path)
         assert refused.status_code == 404, path
+
+
+def _listed(html: str) -> list[str]:
+    return re.findall(r'<tr id="unit-\d+".*?<td data-label="单位" class="unit-name">([^<]+?)\s*(?:<|$)', html, re.S)
+
+
+def test_office_searches_and_filters_the_units_in_the_url(as_member: Any, engine: Any, campaign: Any,
+                                                           spec: Any) -> None:
+    with unit_of_work(engine) as session:
+        town = session.exec(select(NominatingUnit).where(NominatingUnit.name == "几江街道")).one()
+        town.contact_person, town.phone, town.contact_email = "李明", "023-47521234", "JJ@jiangjin.example.cn"
+        session.add(town)
+    for i in range(3):
+        _nominate(engine, campaign, spec, _unit(engine, campaign, "夏坝镇"), State.SUBMITTED, f"夏坝{i}")
+    _nominate(engine, campaign, spec, _unit(engine, campaign, "西湖镇"), State.SUBMITTED, "西湖甲")
+    _nominate(engine, campaign, spec, _unit(engine, campaign, "石蟆镇"), State.DRAFT, "石蟆草稿")  # not counted
+    office, csrf = as_member("office")
+    assert office.post("/committee/units", data={"csrf_token": csrf, "name": "江津区机械工程学会",
+                                                 "category": "社会组织", "quota": "2"}).status_code == 303
+    every = _listed(office.get("/committee/units").text)
+    assert len(every) == len(spec.units) + 1
+
+    def listed(**params: str) -> list[str]:
+        page = office.get("/committee/units", params=params)
+        assert page.status_code == 200, params
+        return _listed(page.text)
+
+    # the search: name, contact person, phone (with or without its dash), email (any case)
+    for words in ("几江", "李明", "47521234", "02347521234", "jj@JIANGJIN", "李明 几江街道"):
+        assert listed(q=words) == ["几江街道"], words
+    assert listed(q="李明 夏坝") == []
+    assert listed(q="街道") == ["几江街道", "德感街道", "双福街道", "鼎山街道", "圣泉街道"]
+    # by category: the towns of 各镇街, the associations
+    towns = listed(category="镇街")
+    assert len(towns) == 30 and "几江街道" in towns and "区人力社保局" not in towns
+    assert listed(category="社会组织") == ["江津区机械工程学会"]
+    assert listed(category="没有这类") == []
+    # by quota use: drafts do not count
+    assert listed(only="over") == ["夏坝镇"]
+    assert sorted(listed(only="nominated")) == sorted(["夏坝镇", "西湖镇"])
+    assert len(listed(only="none")) == len(every) - 2 and "石蟆镇" in listed(only="none")
+    assert listed(category="镇街", only="nominated", q="西湖") == ["西湖镇"]
+    # lenient like the other filters: control characters dropped, an unknown choice ignored, never a 5xx
+    assert listed(q="夏坝\x00镇") == ["夏坝镇"]
+    assert len(listed(q="\x00\x1f", category="\x00", only="bogus")) == len(every)
+    assert len(listed(q="镇" * 500)) == 0
+    page = office.get("/committee/units", params={"q": "李明", "category": "镇街", "only": "nominated"})
+    assert 'name="q" value="李明"' in page.text and '<option value="镇街" selected>镇街（各镇街）</option>' in page.text
+    assert '<option value="nominated" selected>已有推荐</option>' in page.text
+    assert "没有符合条件的单位" in page.text and f"符合条件的单位 0 个（共 {len(every)} 个）" in page.text
+
+    # an edit returns to the same filtered list; a refused one shows it with the unit being edited
+    jj = _unit(engine, campaign, "几江街道")
+    back = "q=%E6%9D%8E%E6%98%8E&category=%E9%95%87%E8%A1%97"  # q=李明&category=镇街
+    filtered = office.get("/committee/units?" + back).text
+    assert f'<input type="hidden" name="filter" value="{back.replace("&", "&amp;")}">' in filtered
+    saved = office.post(f"/committee/units/{jj.id}", data={"csrf_token": csrf, "contact_person": "李明",
+                                                          "phone": "023-47521235", "quota": "2", "filter": back})
+    assert saved.status_code == 303 and saved.headers["location"] == f"/committee/units?{back}#unit-{jj.id}"
+    refused = office.post(f"/committee/units/{jj.id}", data={"csrf_token": csrf, "contact_person": "王芳",
+                                                            "phone": "023", "quota": "2", "filter": back})
+    assert refused.status_code == 422 and _listed(refused.text) == ["几江街道"] and 'value="王芳"' in refused.text
+    junk = office.post(f"/committee/units/{jj.id}/link", data={"csrf_token": csrf, "filter": "q=\x00&only=evil&x=1"})
+    assert junk.status_code == 303 and junk.headers["location"] == f"/committee/units#unit-{jj.id}"

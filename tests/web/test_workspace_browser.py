@@ -194,3 +194,120 @@ def test_screening_queue_review_board_and_scores(browser: Any, tmp_path: Path, s
         reviewer.goto("/committee/review")
         assert "83.5" in reviewer.content()
     watch.check()
+
+
+def _fits(page: Any) -> None:
+    """Nothing scrolls sideways: the page is no wider than the window."""
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"{page.url} is {width[0]} px wide in a {width[1]} px window"
+
+
+def test_screening_cards_and_score_blocks_on_a_phone(browser: Any, tmp_path: Path, screenshots: Path) -> None:  # noqa: F811
+    """At 390 px the queue is one card per nomination (tick box, name, 编号, unit, grade and type,
+    state, 超名额, time, a link to the file), nothing scrolls sideways, 全选本页 and the sort are
+    there without the table's header, and a bulk act's refusal is said in its card; a score sheet
+    is one block per criterion with the points box the card's width, its results stacked. At
+    1366 px the queue is still a table."""
+    watch = CspWatch()
+    with running_server(tmp_path, "2021-06-10T10:00:00+08:00", prepare=_prepare) as server:
+        desk = watch.page(browser, server.url, viewport=SIZES["desktop"])
+        _login(desk, "admin", server.admin_password, "/committee/screening")
+        assert desk.locator("table.queue thead").is_visible()
+        assert desk.locator("table.queue tbody tr").first.evaluate("tr => getComputedStyle(tr).display") == "table-row"
+        assert not desk.locator(".pick-all").is_visible() and not desk.locator("select[name=sort]").is_visible()
+        assert not desk.locator("table.queue a.open").first.is_visible()
+        desk.locator("table.queue input[name=ids]").first.check()
+        assert "已选1项" in desk.text_content("#bulk-picked") and not desk.locator("#to-bulk").is_visible()
+        cookies = desk.context.cookies()
+
+        page = watch.page(browser, server.url, viewport=SIZES["phone"], is_mobile=True, device_scale_factor=1)
+        page.context.add_cookies(cookies)
+        page.goto("/committee/screening?state=all&sort=-id")
+        _fits(page)
+        page.screenshot(path=str(screenshots / "workspace-screening-top-phone.png"))
+        assert not page.locator("table.queue thead").is_visible()
+        cards = page.locator("table.queue tbody tr")
+        assert cards.count() == 50
+        card = page.locator("tr", has_text="师傅63")
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+        for label in ("编号", "推荐单位", "等级", "类型", "状态", "提交时间"):
+            cell = card.locator(f"td[data-label='{label}']")
+            assert cell.is_visible() and cell.inner_text().strip(), label
+        said = card.locator("td[data-label='推荐单位']").evaluate("td => getComputedStyle(td, '::before').content")
+        assert said == '"推荐单位："'  # each figure says what it is (the header is hidden)
+        assert card.locator("a.open", has_text="查看申报").is_visible()
+        tick = card.locator("input[name=ids]")
+        assert tick.is_visible() and tick.bounding_box()["width"] >= 20  # a finger's target
+        assert card.locator(".flag", has_text="超名额").is_visible()  # the eighth of 区农业农村委
+        # 全选本页 without the header's box, and back
+        page.locator(".pick-all input").check()
+        assert "已选50项" in page.text_content("#bulk-picked")
+        page.locator(".pick-all input").uncheck()
+        assert page.text_content("#bulk-picked") == ""
+        # a bulk act: the shortlisted one is refused in its card and stays ticked
+        assert not page.locator("#to-bulk").is_visible()
+        for name in ("已入选者", "师傅63", "师傅62"):
+            page.locator("tr", has_text=name).locator("input[name=ids]").check()
+        # what is ticked stays in sight at the bottom while scrolling; a tap goes to the act below the cards
+        jump = page.locator("#to-bulk")
+        assert jump.is_visible() and "已选3项" in jump.text_content()
+        spot = jump.bounding_box()
+        assert spot["y"] >= 0 and spot["y"] + spot["height"] <= SIZES["phone"]["height"]
+        page.screenshot(path=str(screenshots / "workspace-screening-ticked-phone.png"))
+        jump.click()
+        page.wait_for_function("document.querySelector('#bulk-act').getBoundingClientRect().top < window.innerHeight")
+        page.select_option("select[name=event]", "pass_screening")
+        page.click("fieldset.bulk button.primary")
+        page.locator("#bulk-result:has-text('未执行')").wait_for()
+        refused = page.locator("tr.refused")
+        assert refused.count() == 1 and "已入选者" in refused.text_content()
+        note = refused.locator(".row-note")
+        assert note.is_visible() and "未执行：" in note.text_content()
+        inner, outer = note.bounding_box(), refused.bounding_box()
+        assert outer["y"] <= inner["y"] and inner["y"] + inner["height"] <= outer["y"] + outer["height"]
+        assert refused.locator("input[name=ids]").is_checked()
+        assert page.locator("tr.done").count() == 2
+        _fits(page)
+        refused.screenshot(path=str(screenshots / "workspace-screening-refused-card-phone.png"))
+        page.screenshot(path=str(screenshots / "workspace-screening-cards-phone.png"), full_page=False)
+        # the sort as a choice (the cards have no header to click)
+        with page.expect_navigation():
+            page.select_option("select[name=sort]", "name")
+            page.click("form.filters button.primary")
+        assert "sort=name" in page.url
+        names = page.locator("td.name a").all_text_contents()
+        assert names == sorted(names)
+        _fits(page)
+
+        page.goto("/committee/review")
+        _fits(page)
+        nid = page.locator("tr", has_text=LONG_NAME).get_attribute("data-id")
+        page.close()
+
+        # a reviewer scores on the phone
+        reviewer = watch.page(browser, server.url, viewport=SIZES["phone"], is_mobile=True, device_scale_factor=1)
+        _login(reviewer, "rev2", PASSWORD, f"/committee/review/{nid}")
+        _fits(reviewer)
+        points = reviewer.locator("#points_skill")
+        form_box = reviewer.locator("form.sheet").bounding_box()
+        assert points.bounding_box()["width"] >= form_box["width"] - 40  # the full width of its card
+        reviewer.screenshot(path=str(screenshots / "workspace-score-sheet-phone.png"), full_page=True)
+        for code, value in {"skill": "25", "innovation": "23", "mentoring": "15", "conduct": "17"}.items():
+            reviewer.fill(f"#points_{code}", value)
+        with reviewer.expect_navigation():
+            reviewer.click("form.sheet button.primary")
+        assert "评分已提交" in reviewer.text_content("[role=status]")
+        _fits(reviewer)
+        total = reviewer.locator("table.sheet.summary tr.total")
+        assert total.is_visible() and "83.5" in total.inner_text()
+        figures = {label: total.locator(f"td[data-label='{label}']")
+                   for label in ("平均分", "标准差", "最低–最高", "人数")}
+        assert all(f.is_visible() for f in figures.values())
+        mean, spread = figures["平均分"].bounding_box(), figures["最低–最高"].bounding_box()
+        assert spread["y"] > mean["y"]  # stacked, not one long row
+        reviewer.screenshot(path=str(screenshots / "workspace-score-results-phone.png"), full_page=True)
+        reviewer.goto("/committee/review")
+        _fits(reviewer)
+        reviewer.screenshot(path=str(screenshots / "workspace-review-phone.png"), full_page=True)
+    watch.check()

@@ -37,9 +37,14 @@
   if (!form) { return; }
   var result = document.getElementById("bulk-result");
   var picked = document.getElementById("bulk-picked");
+  var jump = document.getElementById("to-bulk");  // on a phone the act is below fifty cards
   function count() {
     var n = form.querySelectorAll("input[name=ids]:checked").length;
     picked.textContent = n ? "已选" + n + "项" : "";
+    if (jump) {
+      jump.hidden = !n;
+      jump.textContent = "已选" + n + "项 · 批量操作 ↓";
+    }
     return n;
   }
   form.addEventListener("change", count);
