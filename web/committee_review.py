@@ -21,12 +21,12 @@ from nominations import scores
 from nominations import service as nominations
 from nominations.models import NominationKind
 from nominations.queries import ListQuery
-from nominations.states import STATE_LABELS_ZH, State
+from nominations.states import State
 from voting import tally
 from web import flash
 from web.committee import _act_data, _events_for, _notes, _safe_next, page
 from web.deps import CampaignDep, CsrfChecked, CurrentUser, SessionDep, SpecDep
-from web.errors import message_zh, status_of
+from web.errors import message_zh, outcome_rows, status_of
 from web.schemas import NominationId, typed
 from workflow import bulk
 from workflow.machine import EVENT_LABELS_ZH, Event
@@ -155,10 +155,8 @@ async def bulk_post(request: Request, user: CurrentUser, session: SessionDep, ca
     if refused:
         summary += f"，{len(refused)}项未执行（原因见各行）"
     if _wants_json(request):
-        return JSONResponse({"summary": summary, "changed": changed, "refused": len(refused), "rows": [
-            {"id": o.nomination_id, "state": o.state, "state_zh": STATE_LABELS_ZH.get(State(o.state), o.state)
-             if o.state else None, "changed": o.changed,
-             "refused_zh": message_zh(o.refused) if o.refused else None} for o in outcomes]})
+        return JSONResponse({"summary": summary, "changed": changed, "refused": len(refused),
+                             "rows": outcome_rows(outcomes)})
     if refused:
         reasons = "；".join(f"{o.nomination_id}号：{message_zh(o.refused)}" for o in refused[:10] if o.refused)
         return flash.redirect(request, back, f"{summary}。{reasons}", "error")
@@ -229,6 +227,7 @@ def _sheet_context(session: Any, user: User, n: Any, spec: Any) -> dict[str, Any
         "remarks": scores.comments_of(session, nid) if visible else [],
         "mine": mine, "summary": summary, "visible": visible,
         "may_score": scores.may_score(user) and n.state in scores.SCORABLE_STATES,
+        "scoring_closed": scores.scoring_window(session, n.campaign_id),
         "conflict": bulk.has_conflict(user, n), "reviewer": Role(user.role) == Role.REVIEWER,
         "values": {}, "comments": {},
         "mine_total": sum(mine[c.code].points * c.weight for c in spec.review.criteria if c.code in mine),

@@ -156,6 +156,8 @@ def test_scores_only_while_the_review_is_open(as_member: Any, engine: Any, campa
     n = make(engine, campaign, spec, State.VOTED)
     reviewer, token = as_member("rev1", Role.REVIEWER)
     review_open.set(beijing(2021, 7, 20, 23, 59))  # the day before the review opens
+    sheet = reviewer.get(f"/committee/review/{n.id}").text
+    assert "综合评审尚未开始" in sheet and 'action="/committee/review/' not in sheet  # no form to fill in vain
     early = reviewer.post(f"/committee/review/{n.id}/scores", data=form(token, SHEET_A))
     assert early.status_code == 422
     assert "综合评审尚未开始，评分时间为2021年7月21日 00:00至2021年7月31日 24:00" in early.text

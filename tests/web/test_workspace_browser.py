@@ -55,10 +55,15 @@ def _prepare(url: str) -> None:
                  for name in (LONG_NAME, "何平", "罗敏")]
         rev1 = accounts.create_user(session, "rev1", PASSWORD, Role.REVIEWER)
         accounts.create_user(session, "rev2", PASSWORD, Role.REVIEWER)
+        clock.set(beijing(2021, 7, 22, 9, 0))  # scores are given while the review is open
         for n, sheet in zip(board, ({"skill": 27, "innovation": 25, "mentoring": 17, "conduct": 18},
                                     {"skill": 22, "innovation": 20, "mentoring": 14, "conduct": 15}), strict=False):
             scores.submit(session, rev1, n, spec, sheet)
     engine.dispose()
+
+
+#: the server's instant: the review is open (the screening queue's acts have no window of their own)
+IN_REVIEW = "2021-07-22T10:00:00+08:00"
 
 
 def _login(page: Any, username: str, password: str, target: str) -> None:
@@ -83,7 +88,7 @@ def _shoot(chromium: Any, watch: CspWatch, url: str, path: str, name: str, folde
 
 def test_screening_queue_review_board_and_scores(browser: Any, tmp_path: Path, screenshots: Path) -> None:  # noqa: F811
     watch = CspWatch()
-    with running_server(tmp_path, "2021-06-10T10:00:00+08:00", prepare=_prepare) as server:
+    with running_server(tmp_path, IN_REVIEW, prepare=_prepare) as server:
         page = watch.page(browser, server.url, viewport=SIZES["desktop"])
         _login(page, "admin", server.admin_password, "/committee/screening")
         assert "共 64 项" in page.text_content("#list-count") and "第 1 / 2 页" in page.text_content("#list-count")
@@ -209,7 +214,7 @@ def test_screening_cards_and_score_blocks_on_a_phone(browser: Any, tmp_path: Pat
     is one block per criterion with the points box the card's width, its results stacked. At
     1366 px the queue is still a table."""
     watch = CspWatch()
-    with running_server(tmp_path, "2021-06-10T10:00:00+08:00", prepare=_prepare) as server:
+    with running_server(tmp_path, IN_REVIEW, prepare=_prepare) as server:
         desk = watch.page(browser, server.url, viewport=SIZES["desktop"])
         _login(desk, "admin", server.admin_password, "/committee/screening")
         assert desk.locator("table.queue thead").is_visible()
