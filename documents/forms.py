@@ -9,7 +9,10 @@ paper is gathered once into a ``Sheet``; ``documents.word`` and the HTML templat
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -212,12 +215,30 @@ def plan_html(plan: Plan) -> str:
     return _env.get_template("plan.html").render(plan=plan, **font_families())
 
 
+#: filled PDFs kept in this process, by the digest of their HTML: a form downloaded again unchanged
+#: (the applicant, the unit and the office each fetch it) is not laid out again (about 1 s each)
+PDF_CACHE_SIZE = 64
+_pdf_cache: OrderedDict[bytes, bytes] = OrderedDict()
+_pdf_cache_lock = threading.Lock()
+
+
 def _sheet_bytes(sheet: Sheet, fmt: Format) -> bytes:
     if fmt == "docx":
         from documents import word
 
         return word.sheet_docx(sheet)
-    return html_to_pdf(sheet_html(sheet))
+    html = sheet_html(sheet)
+    key = hashlib.blake2b(html.encode("utf-8"), digest_size=16).digest()
+    with _pdf_cache_lock:
+        if key in _pdf_cache:
+            _pdf_cache.move_to_end(key)
+            return _pdf_cache[key]
+    content = html_to_pdf(html)
+    with _pdf_cache_lock:
+        _pdf_cache[key] = content
+        while len(_pdf_cache) > PDF_CACHE_SIZE:
+            _pdf_cache.popitem(last=False)
+    return content
 
 
 def safe_filename_part(text: str) -> str:

@@ -99,16 +99,16 @@ def store(session: Session, token: str, kind: AttachmentKind, upload: Upload, up
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(upload.path, target)
     upload.path = target
-    attachment = Attachment(
-        nomination_id=nomination.id or 0,
-        kind=kind,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=upload.size,
-        sha256=upload.sha256,
-        storage_key=key,
-        uploaded_at=clock.now(),
-    )
+    return record(session, nomination, kind, filename=upload.filename, content_type=upload.content_type,
+                  size=upload.size, sha256=upload.sha256, storage_key=key)
+
+
+def record(session: Session, nomination: Nomination, kind: AttachmentKind, *, filename: str, content_type: str,
+           size: int, sha256: str, storage_key: str) -> Attachment:
+    """The row of a file stored under ``storage_key``; a photo becomes the nomination's photo."""
+    attachment = Attachment(nomination_id=nomination.id or 0, kind=kind, filename=filename,
+                            content_type=content_type, size=size, sha256=sha256, storage_key=storage_key,
+                            uploaded_at=clock.now())
     session.add(attachment)
     session.flush()
     if kind is AttachmentKind.PHOTO:

@@ -25,12 +25,12 @@ from campaigns import service as campaigns
 from campaigns.models import Campaign
 from config.campaign import CampaignSpec, StageName, Track, load_campaign
 from config.secrets import keyed_hash
-from core import clock
 from core.actor import Actor
 from core.clock import ManualClock, use_clock
 from core.errors import DeadlinePassed, GuardFailed
+from nominations import attachments
 from nominations import service as nominations
-from nominations.models import Attachment, AttachmentKind, Nomination, NominationKind, PriorAward, PriorAwardKind
+from nominations.models import AttachmentKind, Nomination, NominationKind, PriorAward, PriorAwardKind
 from nominations.states import State
 from notifications.models import OutboxMail
 from stages import jobs
@@ -335,13 +335,8 @@ def _scratch_engine(database: Path | None) -> Iterator[Engine]:
 def _photo_uploaded(session: Session, draft: Nomination) -> None:
     """The applicant's photo, as an upload records it (the row only: the scratch database of a
     simulation has no uploads folder, and no page shows the photos)."""
-    photo = Attachment(nomination_id=draft.id or 0, kind=AttachmentKind.PHOTO, filename="照片.jpg",
-                       content_type="image/jpeg", size=0, sha256="0" * 64,
-                       storage_key=f"n{draft.id}/simulated.jpg", uploaded_at=clock.now())
-    session.add(photo)
-    session.flush()
-    draft.photo_attachment_id = photo.id
-    session.add(draft)
+    attachments.record(session, draft, AttachmentKind.PHOTO, filename="照片.jpg", content_type="image/jpeg", size=0,
+                       sha256="0" * 64, storage_key=f"n{draft.id}/simulated.jpg")
 
 
 def simulate(

@@ -93,17 +93,11 @@ def create_draft(session: Session, campaign: Campaign, spec: CampaignSpec, **ove
 
 def with_photo(session: Session, nomination: Nomination) -> Nomination:
     """Record a photo for ``nomination`` (the row only; no file behind it), as an upload would."""
-    from core import clock
-    from nominations.models import Attachment, AttachmentKind
+    from nominations import attachments
+    from nominations.models import AttachmentKind
 
-    attachment = Attachment(nomination_id=nomination.id or 0, kind=AttachmentKind.PHOTO, filename="photo.jpg",
-                            content_type="image/jpeg", size=1, sha256="0" * 64,
-                            storage_key=f"n{nomination.id}/photo.jpg", uploaded_at=clock.now())
-    session.add(attachment)
-    session.flush()
-    nomination.photo_attachment_id = attachment.id
-    session.add(nomination)
-    session.flush()
+    attachments.record(session, nomination, AttachmentKind.PHOTO, filename="photo.jpg", content_type="image/jpeg",
+                       size=1, sha256="0" * 64, storage_key=f"n{nomination.id}/photo.jpg")
     return nomination
 
 

@@ -20,6 +20,7 @@ from config.settings import Settings
 from core.errors import NotFound
 from documents import forms, notice
 from nominations import attachments
+from nominations import service as nominations
 from nominations.models import AttachmentKind, NominationKind
 from storage.db import unit_of_work
 from tests.factories import create_draft
@@ -222,3 +223,29 @@ def test_a_full_form_stays_on_one_page(engine: Any, campaign: Any, spec: Campaig
     assert pdf_pages(content, tmp_path) == 1
     assert "二十余年" in pdf_text(content, tmp_path)
     to_png(content, output, "form-unit-full")
+
+
+def test_a_filled_pdf_is_laid_out_once_until_the_form_changes(engine: Any, campaign: Any, spec: CampaignSpec,
+                                                              settings: Settings, monkeypatch: Any) -> None:
+    laid_out: list[int] = []
+    real = forms.html_to_pdf
+
+    def counting(html: str) -> bytes:
+        laid_out.append(len(html))
+        return real(html)
+
+    monkeypatch.setattr(forms, "html_to_pdf", counting)
+    monkeypatch.setattr(forms, "_pdf_cache", type(forms._pdf_cache)())
+    with unit_of_work(engine) as session:
+        n = create_draft(session, campaign, spec, kind=NominationKind.SELF, name="王五")
+        first, _, _ = forms.render_form(session, n.id, "pdf", settings)
+        again, _, _ = forms.render_form(session, n.id, "pdf", settings)  # the unit, the office: the same bytes
+        assert again == first and len(laid_out) == 1
+        nominations.update_draft(session, n, spec, {"employer": "江津区某新工坊"})
+        changed, _, _ = forms.render_form(session, n.id, "pdf", settings)
+    assert len(laid_out) == 2 and changed != first  # an edit is laid out anew, never served stale
+    monkeypatch.setattr(forms, "PDF_CACHE_SIZE", 1)
+    with unit_of_work(engine) as session:
+        other = create_draft(session, campaign, spec, kind=NominationKind.SELF, name="赵六")
+        forms.render_form(session, other.id, "pdf", settings)
+    assert len(forms._pdf_cache) == 1  # bounded
