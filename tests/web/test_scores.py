@@ -174,3 +174,16 @@ def test_scores_only_while_the_review_is_open(as_member: Any, engine: Any, campa
     with unit_of_work(engine, readonly=True) as session:
         rows = session.exec(select(ReviewScore).where(ReviewScore.nomination_id == n.id)).all()
     assert {r.criterion: r.points for r in rows} == SHEET_A  # the refused revisions changed nothing
+
+
+def test_the_board_names_the_public_number_beside_the_nomination(as_member: Any, engine: Any, campaign: Any,
+                                                                  spec: Any) -> None:
+    n = make(engine, campaign, spec, State.VOTED, name="有号者")
+    with unit_of_work(engine) as session:
+        row = session.get(Nomination, n.id)
+        assert row is not None
+        row.ballot_number = 17  # given when voting opened
+        session.add(row)
+    office, _ = as_member("office", Role.OFFICE_ADMIN)
+    board = office.get("/committee/review").text
+    assert "投票17号" in board  # what voters and the press call them
