@@ -42,7 +42,16 @@ def test_numbers_follow_the_nominations_and_stay(client: TestClient, shortlist: 
     assert 'data-number="3"' in vote and "3号" in vote
 
 
-def test_a_page_per_candidate_with_open_graph(client: TestClient, shortlist: list[int], web_settings: Any) -> None:
+def test_a_page_per_candidate_with_open_graph(client: TestClient, shortlist: list[int], web_settings: Any,
+                                              engine: Any) -> None:
+    from nominations.models import Nomination
+    from storage.db import unit_of_work
+
+    with unit_of_work(engine) as session:  # a candidate whose photo is gone: the card shows the poster
+        row = session.get(Nomination, shortlist[1])
+        assert row is not None
+        row.photo_attachment_id = None
+        session.add(row)
     page = client.get("/candidates/2")
     assert page.status_code == 200
     html = page.text
