@@ -70,8 +70,11 @@ class Admission:
             await self.app(scope, receive, send)
             return
         engine: Engine = scope["app"].state.engine
-        if scope["path"] == "/api/votes" and not is_sqlite(engine):
-            # on PostgreSQL a vote goes through the vote lane's own connections, in the event loop
+        if scope["path"] == "/api/votes":
+            # a vote takes no slot and no writer turn here: it goes through the vote lane's own
+            # connections (PostgreSQL) or SQLite's group writer, which takes the turn per batch (a
+            # turn held here would be the very one its batch waits for); without a lane it is
+            # written in one of web.votes' few threads, whose unit of work queues for the turn
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
