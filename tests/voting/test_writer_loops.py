@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine
+from sqlmodel import select
 
+from campaigns.models import Campaign
+from config.settings import Settings
 from core.errors import DatabaseBusy
-from storage.db import WriterLine, writer_line
+from storage.db import WriterLine, unit_of_work, writer_line, writer_turn
 from voting import casting
-from voting.ballots import Ballot
+from voting.ballots import Ballot, Receipt
 from voting.batch import BatchFailed
 from voting.group import GroupWriter
+from voting.models import Vote
 
 
 def _waiter_on_a_loop_that_dies(line: WriterLine) -> None:
@@ -113,3 +117,28 @@ def test_a_batch_that_cannot_get_its_turn_fails_in_bounded_time(sqlite_engine: E
     finally:
         line.release()
     assert issubclass(BatchFailed, DatabaseBusy)
+
+
+def test_a_caller_holding_the_turn_is_not_queued_behind_itself(engine: Engine, campaign: Campaign,
+                                                               candidates: list[int],
+                                                               verified: Callable[[str], int],
+                                                               settings: Settings) -> None:
+    """A request that holds SQLite's writer turn (admitted as a writer) and casts through the lane:
+    its vote is written under the turn it holds, not queued for a batch that would wait for it."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer turn")
+    voter, cid = verified("holder@example.cn"), campaign.id or 0
+
+    async def vote_holding_the_turn(lane: GroupWriter) -> Receipt:
+        async with writer_turn(engine):
+            return await asyncio.wait_for(lane.cast(cid, candidates[0], voter, "10.0.0.1", settings), 5)
+
+    with start_blocking_portal() as portal:
+        lane = portal.call(GroupWriter.open, engine)
+        try:
+            receipt = portal.call(vote_holding_the_turn, lane)
+        finally:
+            portal.call(lane.close)
+    assert receipt.nomination_id == candidates[0] and lane.batches_written == 0
+    with unit_of_work(engine, readonly=True) as session:
+        assert [v.id for v in session.exec(select(Vote)).all()] == [receipt.vote_id]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -24,11 +25,12 @@ from campaigns.models import Campaign
 from config.campaign import CampaignSpec
 from core.clock import ManualClock
 from nominations.states import State
-from storage.db import unit_of_work
+from storage.db import unit_of_work, writer_line
 from tests.conftest import beijing
 from tests.factories import create_nomination
 from tests.voting.conftest import code_from_outbox, fresh_limits  # noqa: F401 - fixture
 from voting import codes
+from voting.group import GroupWriter
 
 #: seconds a vote may take here at most (each is answered in well under one)
 ANSWER_WITHIN = 8.0
@@ -142,3 +144,37 @@ def test_votes_across_lifespans_started_and_stopped_again(
     _assert_rows(engine, acknowledged)
     assert len(acknowledged) == len(tokens) * len(candidates)
 
+
+
+def test_a_vote_that_cannot_get_the_writer_turn_is_answered_503_and_not_written(
+        engine: Engine, campaign: Campaign, spec: CampaignSpec, clock: ManualClock, app: FastAPI,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer holds SQLite's turn past the group writer's patience: the vote (either path)
+    is answered 503 with Retry-After and a Chinese message, in bounded time, and nothing is
+    written; once the turn is free the same vote is counted."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's writer turn")
+    monkeypatch.setattr(GroupWriter, "turn_patience", 0.5)
+    candidates, tokens = _ballot(engine, campaign, spec, clock, app, voters=1)
+    line = writer_line(engine)
+    with TestClient(app) as client:
+        line.acquire()  # a committee act that takes long
+        try:
+            refused = _together([lambda: _vote(client, tokens[0], candidates[0], False),
+                                 lambda: _vote(client, tokens[0], candidates[1], True)])
+            again = client.post("/api/votes", json={"nomination_id": candidates[2]},
+                                headers={"Authorization": f"Bearer {tokens[0]}"})
+            assert again.status_code == 503 and again.headers["retry-after"] == "5", again.headers
+        finally:
+            line.release()
+        for status, took, body in refused:
+            assert status == 503 and took < 3, (status, took, body)
+            assert "未计票" in body["detail_zh"]
+        _assert_rows(engine, [])
+        response = client.post("/api/votes", json={"nomination_id": candidates[0]},
+                               headers={"Authorization": f"Bearer {tokens[0]}"})
+        assert response.status_code == 201, response.text
+        busy = client.post("/api/votes", json={"nomination_id": candidates[1]},
+                           headers={"Authorization": f"Bearer {tokens[0]}"})
+    assert busy.status_code == 201
+    _assert_rows(engine, [response.json(), busy.json()])
