@@ -13,6 +13,12 @@ fails (the database refused the transaction or the commit), every vote of that b
 (PostgreSQL, asyncpg from the event loop) and ``voting.group.GroupWriter`` (SQLite, a thread of
 its own holding the writer turn per batch) write the batches. A lane belongs to the event loop that
 opened it; the web app opens one in its lifespan and closes it at shutdown (which drains the queue).
+
+No vote waits without end: the group writer waits for SQLite's writer turn ``TURN_PATIENCE_SECONDS``
+at most (then the batch fails as a whole: 503, Retry-After, nothing written), and a vote waits for
+its batch's answer ``ANSWER_PATIENCE_SECONDS`` at most (503 ``VoteUnconfirmed``: the vote may
+still be written, never acknowledged without being written). A caller that holds the writer turn
+itself is not queued behind it: its vote is written in a thread under that turn.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ answered while a rush of submissions queues.
 On SQLite a request that may write first waits for the database's one writer
 (``storage.db.writer_turn``), again in the event loop and in arrival order; requests that only
 read (GET, HEAD, OPTIONS) never wait for it. The turn is taken before the slot, so a writer
-waiting for its turn never holds a slot the turn's holder needs.
+waiting for its turn never holds a slot the turn's holder needs. ``POST /api/votes`` passes
+through: the group writer takes the turn per batch of votes, and a turn held here for a vote would
+be the one its own batch waits for (a vote the route answered hung until the line gave up).
 
 Nobody waits without end: a request that has not got its turn and its slot within
 ``ADMISSION_READ_WAIT_SECONDS`` (reads, 5 s) or ``ADMISSION_WRITE_WAIT_SECONDS`` (writes, 30 s: a
