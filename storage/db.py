@@ -122,10 +122,11 @@ class WriterLine:
     def __init__(self, patience: float = 60.0) -> None:
         self.patience = patience
         self._lock = threading.Lock()
-        self._waiting: collections.deque[Callable[[], None]] = collections.deque()
+        #: how to hand the turn to each waiter: True once handed, False if that waiter is gone
+        self._waiting: collections.deque[Callable[[], bool]] = collections.deque()
         self._taken = False
 
-    def _take_or_queue(self, hand_over: Callable[[], None]) -> bool:
+    def _take_or_queue(self, hand_over: Callable[[], bool]) -> bool:
         with self._lock:
             if not self._taken:
                 self._taken = True
@@ -133,40 +134,57 @@ class WriterLine:
             self._waiting.append(hand_over)
             return False
 
-    def _leave(self, hand_over: Callable[[], None], handed: Callable[[], bool]) -> bool:
+    def _leave(self, hand_over: Callable[[], bool], handed: Callable[[], bool]) -> bool:
         """Stop waiting; True if the turn was handed over meanwhile (it is ours after all)."""
         with self._lock:
             if handed():
                 return True
-            self._waiting.remove(hand_over)
+            with contextlib.suppress(ValueError):  # passed over already (its loop looked gone)
+                self._waiting.remove(hand_over)
             return False
 
     def acquire(self) -> None:
         turn = threading.Event()
-        if self._take_or_queue(turn.set) or turn.wait(self.patience) or self._leave(turn.set, turn.is_set):
+
+        def hand_over() -> bool:
+            turn.set()
+            return True
+
+        if self._take_or_queue(hand_over) or turn.wait(self.patience) or self._leave(hand_over, turn.is_set):
             return
         raise DatabaseBusy(f"waited {self.patience:.0f}s for the database's one writer")
 
-    async def acquire_async(self) -> None:
+    async def acquire_async(self, patience: float | None = None) -> None:
+        """Wait in the event loop for the turn, ``patience`` seconds at most (the line's own by
+        default), else ``DatabaseBusy`` (nothing was done: try again)."""
         loop = asyncio.get_running_loop()
         turn = loop.create_future()
         handed = threading.Event()
+        patience = self.patience if patience is None else patience
 
         def resolve() -> None:
             if not turn.done():
                 turn.set_result(None)
 
-        def hand_over() -> None:  # called under self._lock, from any thread
+        def hand_over() -> bool:  # called under self._lock, from any thread
+            # a loop that no longer runs never runs this waiter again (a test client's lifespan
+            # ended without it leaving the line): it is skipped, the turn goes to the next
+            if loop.is_closed() or not loop.is_running():
+                return False
+            try:
+                loop.call_soon_threadsafe(resolve)
+            except RuntimeError:  # closed meanwhile
+                return False
             handed.set()
-            loop.call_soon_threadsafe(resolve)
+            return True
 
         if self._take_or_queue(hand_over):
             return
         try:
-            await asyncio.wait_for(asyncio.shield(turn), self.patience)
+            await asyncio.wait_for(asyncio.shield(turn), patience)
         except TimeoutError:
             if not self._leave(hand_over, handed.is_set):
-                raise DatabaseBusy(f"waited {self.patience:.0f}s for the database's one writer") from None
+                raise DatabaseBusy(f"waited {patience:g}s for the database's one writer") from None
         except BaseException:  # cancelled (the client went away): give the turn back or the place up
             if self._leave(hand_over, handed.is_set):
                 self.release()
@@ -174,15 +192,21 @@ class WriterLine:
 
     def release(self) -> None:
         with self._lock:
-            if self._waiting:
-                self._waiting.popleft()()  # the turn passes straight to the next in line
-            else:
-                self._taken = False
+            while self._waiting:
+                if self._waiting.popleft()():  # the turn passes straight to the next in line
+                    return
+            self._taken = False
 
 
 #: set while the current request holds its database's writer turn (``writer_turn``): the units of
 #: work it opens, in whatever worker thread, do not queue again
 _turn_held: contextvars.ContextVar[bool] = contextvars.ContextVar("jingong_writer_turn", default=False)
+
+
+def holds_writer_turn() -> bool:
+    """Whether the current request holds its database's writer turn (``writer_turn``): whatever
+    else would take the turn on its behalf (the group writer's batch) would wait for it in vain."""
+    return _turn_held.get()
 
 
 @contextlib.asynccontextmanager

@@ -13,11 +13,18 @@ fails (the database refused the transaction or the commit), every vote of that b
 (PostgreSQL, asyncpg from the event loop) and ``voting.group.GroupWriter`` (SQLite, a thread of
 its own holding the writer turn per batch) write the batches. A lane belongs to the event loop that
 opened it; the web app opens one in its lifespan and closes it at shutdown (which drains the queue).
+
+No vote waits without end: the group writer waits for SQLite's writer turn ``TURN_PATIENCE_SECONDS``
+at most (then the batch fails as a whole: 503, Retry-After, nothing written), and a vote waits for
+its batch's answer ``ANSWER_PATIENCE_SECONDS`` at most (503 ``VoteUnconfirmed``: the vote may
+still be written, never acknowledged without being written). A caller that holds the writer turn
+itself is not queued behind it: its vote is written in a thread under that turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Sequence
 
@@ -26,6 +33,7 @@ from sqlalchemy import Engine
 
 from config.settings import Settings
 from core.errors import DatabaseBusy, JingongError
+from storage.db import holds_writer_turn
 from voting import ballots, casting
 from voting.ballots import Ballot, Receipt
 
@@ -33,6 +41,13 @@ log = logging.getLogger("jingong.voting.batch")
 
 #: ballots written in one transaction at most (a crowd's queue is written in several)
 MAX_BATCH = 256
+#: seconds a batch waits for SQLite's writer turn at most (the group writer); then the batch fails
+#: as a whole, nothing written, each vote answered 503 (a committee act holds the turn for well
+#: under a second; a fuzzer or a phone gives up on an answer after about ten)
+TURN_PATIENCE_SECONDS = 6.0
+#: seconds a vote waits for its batch's answer at most: beyond the turn's patience and the write,
+#: only a writer stuck in the database (another process holding SQLite's lock) gets here
+ANSWER_PATIENCE_SECONDS = 20.0
 
 Outcome = Receipt | JingongError
 
@@ -44,6 +59,17 @@ class BatchFailed(DatabaseBusy):
 
     def __init__(self) -> None:
         super().__init__("the database could not write this vote; it was not counted, try again shortly",
+                         message_zh=self.message_zh)
+
+
+class VoteUnconfirmed(DatabaseBusy):
+    """The vote's batch did not answer in time: the vote may still be written; the voter is told
+    to check before voting again (a second vote for the same candidate is refused, not counted)."""
+
+    message_zh = "系统繁忙，本次投票未能及时确认，请稍后刷新查看；如再次投票提示已投过，说明此前的投票已计入"
+
+    def __init__(self) -> None:
+        super().__init__("the vote was not confirmed in time; check shortly before voting again",
                          message_zh=self.message_zh)
 
 
@@ -82,15 +108,24 @@ class BatchingLane:
                    settings: Settings | None = None) -> Receipt:
         """As ``voting.casting.cast_vote``: the receipt once the vote is committed, or the same refusal."""
         ballot = await self._admit(campaign_id, nomination_id, voter_id, ip, settings)
-        if not self.batches(ballot):  # several votes a day for one candidate: the general path
+        # the general path, in a thread: several votes a day for one candidate; or a caller that
+        # holds SQLite's writer turn itself (a request admitted as a writer), for whom a batch
+        # would wait for that very turn: its unit of work writes under the turn it holds
+        if not self.batches(ballot) or holds_writer_turn():
             return await anyio.to_thread.run_sync(casting.write, self.engine, ballot)
         future: asyncio.Future[Receipt] = self._loop.create_future()
         future.add_done_callback(_retrieved)
         self._queue.append((ballot, future))
         if self._writer is None:
-            self._writer = self._loop.create_task(self._write_queue())
-        # shielded: a client that goes away does not pull its ballot out of a batch being written
-        return await asyncio.shield(future)
+            # a context of its own: the writer serves every request, it holds nothing of this one
+            self._writer = self._loop.create_task(self._write_queue(), context=contextvars.Context())
+        # shielded: a client that goes away does not pull its ballot out of a batch being written;
+        # bounded: the batch's answer is awaited ANSWER_PATIENCE_SECONDS at most (a 503)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), ANSWER_PATIENCE_SECONDS)
+        except TimeoutError:
+            log.error("a vote's batch did not answer within %gs", ANSWER_PATIENCE_SECONDS)
+            raise VoteUnconfirmed() from None
 
     async def close(self) -> None:
         """Write what is queued, then release the writer."""

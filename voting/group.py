@@ -21,12 +21,16 @@ from sqlalchemy import Engine
 from storage.db import is_sqlite, writer_line
 from voting import casting
 from voting.ballots import Ballot
-from voting.batch import BatchingLane, Outcome
+from voting.batch import TURN_PATIENCE_SECONDS, BatchingLane, Outcome
 
 THREAD_NAME = "jingong-vote-writer"
 
 
 class GroupWriter(BatchingLane):
+    #: seconds a batch waits for the writer turn at most: then it fails as a whole (nothing written,
+    #: each vote answered 503 with Retry-After), well before a client gives up on the answer
+    turn_patience = TURN_PATIENCE_SECONDS
+
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
@@ -38,18 +42,27 @@ class GroupWriter(BatchingLane):
         return cls(engine)
 
     async def release(self) -> None:
-        self._thread.shutdown(wait=True)
+        # the thread ends after the batch it writes (if any): waited for in a thread, not in the loop
+        await asyncio.to_thread(self._thread.shutdown, True)
 
     async def write_batch(self, batch: Sequence[Ballot]) -> list[Outcome]:
         line = writer_line(self.engine)
-        await line.acquire_async()
-        job = self._loop.run_in_executor(self._thread, casting.write_together, self.engine, batch)
-        try:
-            return await asyncio.shield(job)
-        finally:
-            # the turn goes back once the thread is done with the database, even if this task is
-            # cancelled meanwhile (the loop shutting down)
-            if job.done():
+        await line.acquire_async(self.turn_patience)
+        engine = self.engine
+
+        def write_then_give_back() -> list[Outcome]:
+            # The turn goes back from the writer's thread once it is done with the database, not
+            # from the event loop: a loop that is gone meanwhile (its lifespan ended, this task
+            # cancelled) would never run a callback, and every later writer would wait in vain.
+            try:
+                return casting.write_together(engine, batch)
+            finally:
                 line.release()
-            else:
-                job.add_done_callback(lambda _: line.release())
+
+        try:
+            job = self._loop.run_in_executor(self._thread, write_then_give_back)
+        except BaseException:  # the thread was not started (shut down): the turn is ours to give back
+            line.release()
+            raise
+        # shielded: a cancelled task leaves the thread to finish the transaction it began
+        return await asyncio.shield(job)

@@ -12,7 +12,9 @@ answered while a rush of submissions queues.
 On SQLite a request that may write first waits for the database's one writer
 (``storage.db.writer_turn``), again in the event loop and in arrival order; requests that only
 read (GET, HEAD, OPTIONS) never wait for it. The turn is taken before the slot, so a writer
-waiting for its turn never holds a slot the turn's holder needs.
+waiting for its turn never holds a slot the turn's holder needs. ``POST /api/votes`` passes
+through: the group writer takes the turn per batch of votes, and a turn held here for a vote would
+be the one its own batch waits for (a vote the route answered hung until the line gave up).
 
 Nobody waits without end: a request that has not got its turn and its slot within
 ``ADMISSION_READ_WAIT_SECONDS`` (reads, 5 s) or ``ADMISSION_WRITE_WAIT_SECONDS`` (writes, 30 s: a
@@ -70,8 +72,11 @@ class Admission:
             await self.app(scope, receive, send)
             return
         engine: Engine = scope["app"].state.engine
-        if scope["path"] == "/api/votes" and not is_sqlite(engine):
-            # on PostgreSQL a vote goes through the vote lane's own connections, in the event loop
+        if scope["path"] == "/api/votes":
+            # a vote takes no slot and no writer turn here: it goes through the vote lane's own
+            # connections (PostgreSQL) or SQLite's group writer, which takes the turn per batch (a
+            # turn held here would be the very one its batch waits for); without a lane it is
+            # written in one of web.votes' few threads, whose unit of work queues for the turn
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()

@@ -3,6 +3,8 @@ tally, flags and invalidation. Every rule lives in the ``voting`` package."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -107,7 +109,19 @@ def api_verify(body: CodeConfirm, request: Request, engine: EngineDep, settings:
 #: threads that may cast votes at once where no vote lane serves (a test client without the app's
 #: lifespan): enough to keep the database busy, few enough that the interpreter does not thrash
 #: between dozens of threads
-VOTE_THREADS = anyio.CapacityLimiter(4)
+VOTE_THREADS = 4
+#: the limiter of each event loop: its waiters belong to the loop they wait in (each test client
+#: runs its own), and a loop that is gone takes its own with it
+_vote_threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
+def vote_threads() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _vote_threads.get(loop)
+    if limiter is None:
+        limiter = _vote_threads[loop] = anyio.CapacityLimiter(VOTE_THREADS)
+    return limiter
 
 
 @router.post("/api/votes", status_code=201, tags=["voting"], openapi_extra={"parameters": [
@@ -139,7 +153,7 @@ async def cast_over_http(request: Request, nomination_id: int) -> dict[str, Any]
         receipt = await lane.cast(cid, nomination_id, voter, ip, settings)
     else:
         receipt = await anyio.to_thread.run_sync(casting.cast_vote, engine, cid, nomination_id, voter, ip,
-                                                 settings, limiter=VOTE_THREADS)
+                                                 settings, limiter=vote_threads())
     return {"vote_id": receipt.vote_id, "nomination_id": receipt.nomination_id, "day": receipt.day,
             "candidates_left_today": receipt.candidates_left_today, "votes": receipt.votes,
             "receipt": receipt.receipt_code}
