@@ -40,6 +40,12 @@ CONNECTIONS = 2
 VOTE_SQL = casting.numbered(casting.PG_VOTE, Ballot.NAMES)
 RETURN_PLACE_SQL = casting.numbered(casting.PG_RETURN_PLACE, ("v", "day"))
 BATCH_SQL = casting.numbered(casting.PG_BATCH_VOTE, (*casting.PG_BATCH_COLUMNS, "cap"))
+#: asyncpg prepares the batch statement once per connection, and PostgreSQL then settles on a
+#: generic plan after five runs: made while ``vote`` was nearly empty, it joins the batch to a
+#: sequential scan of ``vote`` for ever after, and every batch reads the whole table (a bench's
+#: third round ran at half the first's rate). Planned for each batch's own arrays instead, the
+#: repeat check is an index probe of the unique key at any size.
+PLAN_CACHE_MODE = "force_custom_plan"
 #: how the lane's connections appear in pg_stat_activity
 APPLICATION_NAME = "jingong-vote-lane"
 #: what a lost connection looks like (the database restarted or dropped it): every connection is
@@ -67,7 +73,8 @@ class VoteLane(BatchingLane):
             raise ValueError(f"the vote lane needs PostgreSQL, not {engine.dialect.name}")
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections, reset=_keep_session,
-                                         server_settings={"application_name": APPLICATION_NAME})
+                                         server_settings={"application_name": APPLICATION_NAME,
+                                                          "plan_cache_mode": PLAN_CACHE_MODE})
         return cls(engine, pool)
 
     async def release(self) -> None:
