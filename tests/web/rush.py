@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -62,6 +63,9 @@ class Shot:
     status: int
     seconds: float
     detail: str
+    #: how long after its group's instant the request left the load generator (a loaded machine
+    #: can make the generator itself late: then a "late" verdict is about the generator, not the server)
+    sent_late: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,9 @@ async def _post(http: aiohttp.ClientSession, url: str, group: str, req: Req) -> 
 
 async def _group(http: aiohttp.ClientSession, url: str, group: str, reqs: list[Req], wall_at: float) -> list[Shot]:
     await asyncio.sleep(max(0.0, wall_at - time.time()))
-    return list(await asyncio.gather(*(_post(http, url, group, r) for r in reqs)))
+    sent_late = time.time() - wall_at
+    shots = await asyncio.gather(*(_post(http, url, group, r) for r in reqs))
+    return [dataclasses.replace(shot, sent_late=sent_late) for shot in shots]
 
 
 Groups = list[tuple[str, datetime, list[Req]]]
