@@ -163,6 +163,14 @@ async def _crowd(proxy: str, sources: list[str], reqs: list[Req], kill_after: in
             if after or not kill.is_set():  # ended before the host went, or began after it had gone
                 views[after].append(shot)
             n += 1
+        # a loaded machine may take the host away after the last vote went: read after it has gone anyway
+        try:
+            await asyncio.wait_for(killed.wait(), 60)
+        except TimeoutError:
+            return
+        for _ in range(2):
+            views[True].append(await _view(http, proxy, pages[n % len(pages)]))
+            n += 1
 
     try:
         await asyncio.gather(*(voter(i) for i in range(12)), *(reader(i) for i in range(6)))
