@@ -328,8 +328,3 @@ def _duration_zh(seconds: float) -> str:
     if days or hours:
         return (f"{days}天" if days else "") + f"{hours}小时{minutes}分"
     return f"{minutes}分{secs}秒" if minutes else f"{secs}秒"
-
-
-def _duration(seconds: float) -> str:
-    delta = timedelta(seconds=round(seconds))
-    return str(delta) if seconds >= 1 else f"{seconds:.3f}s"
